@@ -1,0 +1,37 @@
+# Two commands on a fresh machine with Python 3.11:
+#   make demo   -> venv + install + DP synthesis of the bundled dataset with its report
+#   make test   -> the whole test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+CONSTRAINTS ?= requirements/cpu.txt
+PIP_CONSTRAINT_FLAG = $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.nhssynth-installed
+DEMO_OUT ?= out/demo
+PYTEST_ARGS ?=
+
+.PHONY: install demo test examples bench clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; run 'make PYTHON=python3 ...'" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PIP_CONSTRAINT_FLAG) -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m nhssynth.demo --output $(DEMO_OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+examples: $(STAMP)
+	@for f in examples/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info out

@@ -1,0 +1,84 @@
+"""Shared base classes: the generator (``sample``) contract and the output-span description."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+__all__ = ["OutputSpan", "GeneratorMixin", "SPAN_KINDS", "check_n_samples"]
+
+SPAN_KINDS = ("continuous", "softmax", "binary")
+
+
+@dataclass(frozen=True)
+class OutputSpan:
+    """One block of an encoded matrix, so a decoder can build one output head per block.
+
+    Attributes
+    ----------
+    column : str
+        Source column in the original table.
+    kind : {"continuous", "softmax", "binary"}
+        ``continuous``: real scalars (one per output feature, roughly in [-1, 1]);
+        ``softmax``: a one-hot group (exactly one 1 per row: GMM mode, category, ...);
+        ``binary``: independent 0/1 features (one per output feature).
+    start : int
+        Index of the first output feature of the block.
+    width : int
+        Number of output features in the block.
+    role : str
+        What the block encodes (``"value"``, ``"mode"``, ``"category"``, ``"missing"``...),
+        informative only.
+    """
+
+    column: str
+    kind: Literal["continuous", "softmax", "binary"]
+    start: int
+    width: int
+    role: str = "value"
+
+    def __post_init__(self) -> None:
+        if self.kind not in SPAN_KINDS:
+            raise ValueError(f"span kind must be one of {SPAN_KINDS}, got {self.kind!r}")
+        if self.width < 1 or self.start < 0:
+            raise ValueError(f"invalid span {self}")
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.width
+
+    @property
+    def slice(self) -> slice:
+        return slice(self.start, self.stop)
+
+
+def check_n_samples(n_samples) -> int:
+    """Validate the ``n_samples`` argument of ``sample``."""
+    if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, (int, np.integer)):
+        raise TypeError(f"n_samples must be a positive integer, got {n_samples!r} "
+                        f"({type(n_samples).__name__}).")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples}.")
+    return int(n_samples)
+
+
+class GeneratorMixin:
+    """Mixin for estimators that generate synthetic data with ``sample``.
+
+    Subclasses implement ``sample(n_samples, *, random_state=None)``; the method takes its own
+    random state (as :class:`sklearn.neighbors.KernelDensity` does) and never touches global
+    RNG state nor the fitted attributes.
+    """
+
+    _estimator_type = "generator"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        return tags
+
+    @staticmethod
+    def _sample_rng(random_state) -> np.random.RandomState:
+        return check_random_state(random_state)

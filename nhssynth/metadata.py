@@ -1,0 +1,687 @@
+"""Table metadata: what each column is, inferred from a DataFrame or declared in YAML.
+
+The metadata is the *schema* of a table, which nhssynth treats as public: column names, kinds,
+dtypes, whether a column may be missing, and (optionally) declared public domains such as the
+full category list or ``min``/``max`` bounds.  Anything else (e.g. the categories seen in the
+data) is marked ``domain: data``: it was read from the real rows and is *not* public, so the
+privacy-aware encoders never reuse it without spending budget (see ``docs/privacy.md``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import numbers
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .exceptions import MetadataError, MetadataWarning
+
+__all__ = ["ColumnMetadata", "Metadata", "KINDS", "MISSING_STRATEGIES"]
+
+KINDS = ("continuous", "integer", "categorical", "boolean", "datetime", "id")
+MISSING_STRATEGIES = ("augment", "impute", "drop")
+DOMAIN_SOURCES = ("declared", "data")
+_FORMAT_VERSION = 1
+_ID_NAME = re.compile(r"(^|[_.\s-])(id|no|sno|num|number|key|uuid|guid)$|^id[_.\s-]|^(sno|uuid|guid)$",
+                      re.IGNORECASE)
+_MAX_DECIMALS = 6
+
+
+def _to_builtin(value: Any) -> Any:
+    """Numpy/pandas scalars -> plain Python values that YAML can represent exactly."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return None if math.isnan(value) else value
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return pd.Timestamp(value).isoformat()
+    return value
+
+
+@dataclass
+class ColumnMetadata:
+    """Description of one column.
+
+    Parameters
+    ----------
+    name : str
+        Column name.
+    kind : {"continuous", "integer", "categorical", "boolean", "datetime", "id"}
+        How the column is modelled.  ``id`` columns are unique per row and are never learnt:
+        synthetic rows get fresh sequential identifiers.
+    dtype : str
+        The pandas dtype to restore (``"float64"``, ``"Int64"``, ``"category"``, ``"bool"``,
+        ``"datetime64[ns, UTC]"``, ``"object"``...).
+    nullable : bool
+        Whether the column may hold missing values (NaN / NaT / pd.NA).
+    categories : list, optional
+        Category list for categorical/boolean columns.
+    ordered : bool
+        Whether a ``category`` dtype is ordered.
+    min, max : number or ISO datetime string, optional
+        Public bounds.  Values outside them are invalid; encoders clip synthetic values to them.
+    decimals : int, optional
+        Number of decimals numeric values are rounded to on output.
+    datetime_format : str, optional
+        ``strftime`` format of datetimes stored as strings (``None`` for datetime64 columns).
+    timezone : str, optional
+        Time zone of a tz-aware datetime column.
+    missing : {"augment", "impute", "drop"}
+        What to do with missing values: model them with an indicator (``augment``, default),
+        fill them with ``impute_value`` (so synthetic data has none), or drop those rows.
+    impute_value : scalar, optional
+        Fill value for ``missing="impute"``; ``None`` means the column mean/mode.
+    domain : {"declared", "data"}
+        Where ``categories``/``min``/``max`` come from.  ``declared`` values are public
+        knowledge (spend no privacy budget); ``data`` values were read from the real rows and
+        are only used by non-private encoders.
+    """
+
+    name: str
+    kind: str
+    dtype: str
+    nullable: bool = False
+    categories: list | None = None
+    ordered: bool = False
+    min: Any = None
+    max: Any = None
+    decimals: int | None = None
+    datetime_format: str | None = None
+    timezone: str | None = None
+    missing: str = "augment"
+    impute_value: Any = None
+    domain: str = "declared"
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    # -- validation of the metadata itself -------------------------------------------------
+    def check(self) -> None:
+        """Raise :class:`MetadataError` if the declaration is inconsistent."""
+        where = f"column {self.name!r}"
+        if not isinstance(self.name, str):
+            raise MetadataError(f"{where}: column names must be strings, got {type(self.name).__name__}.")
+        if self.kind not in KINDS:
+            raise MetadataError(f"{where}: unknown kind {self.kind!r}; use one of {', '.join(KINDS)}.")
+        if self.missing not in MISSING_STRATEGIES:
+            raise MetadataError(
+                f"{where}: unknown missing strategy {self.missing!r}; use one of {', '.join(MISSING_STRATEGIES)}.")
+        if self.domain not in DOMAIN_SOURCES:
+            raise MetadataError(f"{where}: domain must be 'declared' or 'data', got {self.domain!r}.")
+        try:
+            self.pandas_dtype
+        except (TypeError, ValueError) as exc:
+            raise MetadataError(f"{where}: {self.dtype!r} is not a pandas dtype ({exc}).") from None
+        if self.categories is not None:
+            if not isinstance(self.categories, (list, tuple)):
+                raise MetadataError(f"{where}: categories must be a list.")
+            self.categories = [_to_builtin(c) for c in self.categories]
+            if len(set(map(repr, self.categories))) != len(self.categories):
+                raise MetadataError(f"{where}: categories contain duplicates.")
+        if self.kind == "categorical" and self.dtype == "category" and self.categories is None:
+            raise MetadataError(f"{where}: a 'category' dtype needs its categories listed.")
+        if self.kind in ("continuous", "integer", "datetime") and self.min is not None \
+                and self.max is not None:
+            lo, hi = self.bounds()
+            if lo > hi:
+                raise MetadataError(f"{where}: min ({self.min}) is greater than max ({self.max}).")
+        if self.decimals is not None and (not isinstance(self.decimals, int) or self.decimals < 0):
+            raise MetadataError(f"{where}: decimals must be a non-negative integer.")
+
+    # -- derived views ---------------------------------------------------------------------
+    @property
+    def pandas_dtype(self):
+        """The pandas dtype object (``CategoricalDtype`` with its categories for ``category``)."""
+        if self.dtype == "category":
+            cats = self.categories if self.categories is not None else []
+            return pd.CategoricalDtype(categories=cats, ordered=self.ordered)
+        return pd.api.types.pandas_dtype(self.dtype)
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.kind in ("continuous", "integer")
+
+    def bounds(self) -> tuple[Any, Any]:
+        """Declared ``(min, max)``; datetimes as tz-aware/naive ``pd.Timestamp``."""
+        if self.kind == "datetime":
+            conv = (lambda v: None if v is None else pd.Timestamp(v))
+            lo, hi = conv(self.min), conv(self.max)
+            if self.timezone is not None:
+                lo = lo if lo is None or lo.tzinfo is not None else lo.tz_localize(self.timezone)
+                hi = hi if hi is None or hi.tzinfo is not None else hi.tz_localize(self.timezone)
+            return lo, hi
+        return self.min, self.max
+
+    @property
+    def has_declared_categories(self) -> bool:
+        return self.categories is not None and self.domain == "declared"
+
+    @property
+    def has_declared_bounds(self) -> bool:
+        return self.min is not None and self.max is not None and self.domain == "declared"
+
+    def to_dict(self) -> dict:
+        """Plain-dict form (only non-default fields besides name/kind/dtype)."""
+        out: dict[str, Any] = {"kind": self.kind, "dtype": self.dtype}
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for f in dataclasses.fields(self):
+            if f.name in ("name", "kind", "dtype"):
+                continue
+            value = getattr(self, f.name)
+            if f.name == "categories" and value is not None:
+                value = [_to_builtin(v) for v in value]
+            elif f.name in ("min", "max", "impute_value"):
+                value = _to_builtin(value)
+            if value != defaults[f.name] or f.name == "nullable":
+                out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, name: str, spec: Mapping[str, Any]) -> "ColumnMetadata":
+        if not isinstance(spec, Mapping):
+            raise MetadataError(f"column {name!r}: expected a mapping of fields, got {spec!r}.")
+        known = {f.name for f in dataclasses.fields(cls)} - {"name"}
+        unknown = set(spec) - known
+        if unknown:
+            raise MetadataError(
+                f"column {name!r}: unknown field(s) {sorted(unknown)}; allowed fields are {sorted(known)}.")
+        for required in ("kind", "dtype"):
+            if required not in spec:
+                raise MetadataError(f"column {name!r}: field {required!r} is required.")
+        return cls(name=name, **dict(spec))
+
+
+# --------------------------------------------------------------------------------------------
+# inference
+# --------------------------------------------------------------------------------------------
+def _value_family(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, numbers.Number):
+        return "number"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, (pd.Timestamp, np.datetime64)) or hasattr(v, "isoformat"):
+        return "datetime"
+    return type(v).__name__
+
+
+def _infer_decimals(values: np.ndarray) -> int | None:
+    """Smallest number of decimals (<= 6) that represents every value, else None."""
+    if values.size == 0:
+        return None
+    values = values[np.isfinite(values)]
+    for d in range(_MAX_DECIMALS + 1):
+        scaled = values * 10.0 ** d
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-7 * np.maximum(1.0, np.abs(scaled))):
+            return d
+    return None
+
+
+def _guess_datetime_format(values: pd.Series) -> str | None:
+    """Return a strftime format that parses *every* string in ``values``, or None."""
+    from pandas.tseries.api import guess_datetime_format
+
+    first = values.iloc[0]
+    if not isinstance(first, str) or len(first) < 6 or not any(ch.isdigit() for ch in first):
+        return None
+    fmt = guess_datetime_format(first)
+    if fmt is None:
+        return None
+    try:
+        parsed = pd.to_datetime(values, format=fmt, errors="raise")
+    except (ValueError, TypeError):
+        return None
+    # must round-trip exactly, otherwise we would lose information on output
+    if not (parsed.dt.strftime(fmt) == values).all():
+        return None
+    return fmt
+
+
+def _looks_like_id(series: pd.Series, nonnull: pd.Series, name: str) -> bool:
+    n = len(series)
+    if n < 10 or len(nonnull) != n or not nonnull.is_unique:
+        return False
+    if _ID_NAME.search(name):
+        return True
+    if pd.api.types.is_integer_dtype(nonnull.dtype):
+        vals = np.sort(nonnull.to_numpy(dtype=np.int64))
+        return bool(vals[-1] - vals[0] == n - 1)  # a consecutive range: a row counter
+    return pd.api.types.is_string_dtype(nonnull.dtype) or nonnull.map(type).eq(str).all()
+
+
+def infer_column(series: pd.Series, name: str) -> ColumnMetadata:
+    """Infer the :class:`ColumnMetadata` of one column (see :meth:`Metadata.from_dataframe`)."""
+    dtype = series.dtype
+    dtype_str = str(dtype)
+    nonnull = series.dropna()
+    nullable = bool(len(nonnull) < len(series))
+    if len(nonnull) == 0:
+        raise MetadataError(
+            f"column {name!r} is entirely missing, so its kind cannot be inferred; drop the column "
+            f"or declare it in the metadata (kind and dtype).")
+
+    if pd.api.types.is_bool_dtype(dtype):
+        return ColumnMetadata(name, "boolean", dtype_str, nullable, categories=[False, True])
+    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+        tz = str(dtype.tz) if getattr(dtype, "tz", None) is not None else None
+        return ColumnMetadata(name, "datetime", dtype_str, nullable, timezone=tz)
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = [_to_builtin(c) for c in dtype.categories]
+        return ColumnMetadata(name, "categorical", "category", nullable, categories=cats,
+                              ordered=bool(dtype.ordered), domain="data")
+    if pd.api.types.is_numeric_dtype(dtype):
+        values = nonnull.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise MetadataError(
+                f"column {name!r} holds infinite values; replace them with NaN (missing) or a "
+                f"finite value before fitting.")
+        uniques = np.unique(values)
+        if len(uniques) == 2 and set(uniques.tolist()) == {0.0, 1.0}:
+            return ColumnMetadata(name, "boolean", dtype_str, nullable, categories=[0, 1])
+        if pd.api.types.is_integer_dtype(dtype):
+            if _looks_like_id(series, nonnull, name):
+                return ColumnMetadata(name, "id", dtype_str, nullable)
+            return ColumnMetadata(name, "integer", dtype_str, nullable)
+        if np.all(values == np.round(values)):
+            return ColumnMetadata(name, "integer", dtype_str, nullable)
+        return ColumnMetadata(name, "continuous", dtype_str, nullable, decimals=_infer_decimals(values))
+
+    # object / string columns
+    families = set(nonnull.map(_value_family).unique())
+    if len(families) > 1:
+        examples = {fam: next(v for v in nonnull if _value_family(v) == fam) for fam in sorted(families)}
+        raise MetadataError(
+            f"column {name!r} mixes value types {sorted(families)} (e.g. {examples}); cast it to "
+            f"one type first, e.g. df[{name!r}] = df[{name!r}].astype(str) for a categorical.")
+    family = families.pop()
+    if family == "datetime":
+        return ColumnMetadata(name, "datetime", dtype_str, nullable)
+    if family == "str":
+        fmt = _guess_datetime_format(nonnull)
+        if fmt is not None:
+            return ColumnMetadata(name, "datetime", dtype_str, nullable, datetime_format=fmt)
+        if _looks_like_id(series, nonnull, name):
+            return ColumnMetadata(name, "id", dtype_str, nullable)
+    cats = sorted({_to_builtin(v) for v in nonnull.unique()}, key=lambda v: (str(type(v)), v))
+    if len(cats) > 0.5 * len(series) and len(series) >= 20:
+        warnings.warn(
+            f"column {name!r} has {len(cats)} distinct values in {len(series)} rows; it is treated "
+            f"as categorical. If it is free text or an identifier, drop it or declare kind: id.",
+            MetadataWarning, stacklevel=3)
+    return ColumnMetadata(name, "categorical", dtype_str, nullable, categories=cats, domain="data")
+
+
+# --------------------------------------------------------------------------------------------
+# the table
+# --------------------------------------------------------------------------------------------
+def _check_frame_structure(df: Any, action: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise MetadataError(f"{action} needs a pandas DataFrame, got {type(df).__name__}.")
+    bad = [c for c in df.columns if not isinstance(c, str)]
+    if bad:
+        raise MetadataError(
+            f"column names must be strings; found {bad[:5]!r}. Rename them, e.g. "
+            f"df.columns = df.columns.astype(str).")
+    dup = df.columns[df.columns.duplicated()].unique().tolist()
+    if dup:
+        raise MetadataError(f"duplicate column names {dup!r}; rename them so each is unique.")
+
+
+@dataclass
+class Metadata:
+    """Ordered collection of :class:`ColumnMetadata` describing a table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from nhssynth import Metadata
+    >>> md = Metadata.from_dataframe(pd.DataFrame({"age": [30.5, 41.0, None], "sex": ["F", "M", "F"]}))
+    >>> md["age"].kind, md["sex"].kind
+    ('continuous', 'categorical')
+    """
+
+    columns: list[ColumnMetadata] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.columns = list(self.columns)
+        names = [c.name for c in self.columns]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise MetadataError(f"metadata declares column(s) {dup} more than once.")
+
+    # -- container protocol ----------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Column names in order."""
+        return [c.name for c in self.columns]
+
+    def __getitem__(self, name: str) -> ColumnMetadata:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise MetadataError(f"no column {name!r} in metadata; known columns: {self.names}.")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def __iter__(self) -> Iterator[ColumnMetadata]:
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def copy(self) -> "Metadata":
+        return Metadata([dataclasses.replace(c, categories=None if c.categories is None else list(c.categories))
+                         for c in self.columns])
+
+    def select(self, names: Sequence[str]) -> "Metadata":
+        """Metadata restricted to ``names`` (in that order)."""
+        return Metadata([dataclasses.replace(self[n]) for n in names])
+
+    def update(self, name: str, **changes: Any) -> "Metadata":
+        """Return a copy with ``changes`` applied to column ``name``."""
+        new = self.copy()
+        idx = new.names.index(self[name].name)
+        new.columns[idx] = dataclasses.replace(new.columns[idx], **changes)
+        return new
+
+    # -- inference -------------------------------------------------------------------------
+    @classmethod
+    def from_dataframe(cls, df: pd.DataFrame, *, kinds: Mapping[str, str] | None = None) -> "Metadata":
+        """Infer metadata from a DataFrame.
+
+        Per column: kind, dtype, whether missing values occur, categories (marked
+        ``domain: data`` because they were read from the rows), decimals for floats, datetime
+        format and time zone.  A column unique per row that looks like a row identifier is
+        flagged ``kind: id``.  Bounds (``min``/``max``) are never inferred: declare them, or let
+        the DP encoders estimate them under the privacy budget.
+
+        Parameters
+        ----------
+        df : DataFrame
+        kinds : dict, optional
+            Override the inferred kind of some columns, e.g. ``{"postcode": "categorical"}``.
+
+        Raises
+        ------
+        MetadataError
+            Empty frame, duplicate or non-string column names, an all-missing column, a column
+            mixing value types, or infinite values.
+        """
+        _check_frame_structure(df, "Metadata.from_dataframe")
+        if df.shape[1] == 0:
+            raise MetadataError("the DataFrame has no columns; there is nothing to describe.")
+        if df.shape[0] == 0:
+            raise MetadataError("the DataFrame has no rows; metadata cannot be inferred from an "
+                                "empty table (declare it in YAML instead).")
+        kinds = dict(kinds or {})
+        unknown = set(kinds) - set(df.columns)
+        if unknown:
+            raise MetadataError(f"kinds= names unknown column(s) {sorted(unknown)}.")
+        cols = []
+        for name in df.columns:
+            col = infer_column(df[name], name)
+            if name in kinds and kinds[name] != col.kind:
+                col = _override_kind(col, kinds[name], df[name])
+            cols.append(col)
+        return cls(cols)
+
+    # -- (de)serialisation -----------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"nhssynth_metadata": _FORMAT_VERSION,
+                "columns": {c.name: c.to_dict() for c in self.columns}}
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> "Metadata":
+        if not isinstance(spec, Mapping) or "columns" not in spec:
+            raise MetadataError("metadata must be a mapping with a 'columns' key "
+                                "(see docs/user_guide.md#metadata).")
+        version = spec.get("nhssynth_metadata", _FORMAT_VERSION)
+        if version != _FORMAT_VERSION:
+            raise MetadataError(f"metadata format version {version} is not supported (expected {_FORMAT_VERSION}).")
+        extra = set(spec) - {"columns", "nhssynth_metadata"}
+        if extra:
+            raise MetadataError(f"unknown top-level metadata key(s) {sorted(extra)}.")
+        columns = spec["columns"]
+        if not isinstance(columns, Mapping) or not columns:
+            raise MetadataError("'columns' must be a non-empty mapping of column name -> fields.")
+        return cls([ColumnMetadata.from_dict(str(name), fields or {}) for name, fields in columns.items()])
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """Write the metadata as YAML to ``path`` (and return the text)."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_yaml(cls, path_or_text: str | Path) -> "Metadata":
+        """Read metadata from a YAML file path (or from YAML text containing a newline)."""
+        if isinstance(path_or_text, Path) or "\n" not in str(path_or_text):
+            path = Path(path_or_text)
+            if not path.exists():
+                raise MetadataError(f"metadata file {str(path)!r} does not exist.")
+            text = path.read_text(encoding="utf-8")
+        else:
+            text = str(path_or_text)
+        try:
+            spec = yaml.safe_load(io.StringIO(text))
+        except yaml.YAMLError as exc:
+            raise MetadataError(f"metadata is not valid YAML: {exc}") from None
+        return cls.from_dict(spec)
+
+    # -- validation and dtype coercion -----------------------------------------------------
+    def validate(self, df: pd.DataFrame, *, allow_extra: bool = False) -> None:
+        """Check that ``df`` matches this metadata.
+
+        Raises
+        ------
+        MetadataError
+            Naming the column and the problem: unknown or missing column, a value outside the
+            declared categories or bounds, missing values in a non-nullable column, a value of
+            the wrong type, or infinite values.
+        """
+        _check_frame_structure(df, "Metadata.validate")
+        extra = [c for c in df.columns if c not in self]
+        if extra and not allow_extra:
+            raise MetadataError(
+                f"column(s) {extra} are not in the metadata; drop them from the DataFrame or add "
+                f"them to the metadata.")
+        missing = [n for n in self.names if n not in df.columns]
+        if missing:
+            raise MetadataError(f"column(s) {missing} from the metadata are missing from the DataFrame.")
+        for col in self.columns:
+            _validate_series(df[col.name], col)
+
+    def coerce(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Return ``df`` with columns in metadata order and cast to the declared dtypes."""
+        self.validate(df, allow_extra=True)
+        return pd.DataFrame({c.name: cast_series(df[c.name], c) for c in self.columns}, index=df.index)
+
+    def read_csv(self, path: str | Path, **kwargs: Any) -> pd.DataFrame:
+        """Read a CSV file and cast it to this metadata (validating it)."""
+        dtype = {c.name: (str if c.kind in ("categorical", "datetime", "id") and not _is_numeric_dtype_str(c.dtype)
+                          else None) for c in self.columns}
+        dtype = {k: v for k, v in dtype.items() if v is not None}
+        try:
+            raw = pd.read_csv(path, dtype=dtype or None, keep_default_na=True, **kwargs)
+        except FileNotFoundError:
+            raise MetadataError(f"data file {str(path)!r} does not exist.") from None
+        out = {}
+        for c in self.columns:
+            if c.name not in raw.columns:
+                raise MetadataError(f"column {c.name!r} from the metadata is missing from {str(path)!r}.")
+            out[c.name] = _parse_series(raw[c.name], c)
+        extra = [c for c in raw.columns if c not in self]
+        if extra:
+            raise MetadataError(f"column(s) {extra} in {str(path)!r} are not in the metadata.")
+        return self.coerce(pd.DataFrame(out))
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{c.name}:{c.kind}" for c in self.columns[:8])
+        more = f", ... (+{len(self) - 8})" if len(self) > 8 else ""
+        return f"Metadata([{body}{more}])"
+
+
+def _is_numeric_dtype_str(dtype: str) -> bool:
+    try:
+        return pd.api.types.is_numeric_dtype(pd.api.types.pandas_dtype(dtype))
+    except TypeError:
+        return False
+
+
+def _override_kind(col: ColumnMetadata, kind: str, series: pd.Series) -> ColumnMetadata:
+    if kind not in KINDS:
+        raise MetadataError(f"column {col.name!r}: unknown kind {kind!r}; use one of {', '.join(KINDS)}.")
+    changes: dict[str, Any] = {"kind": kind, "domain": "data"}
+    if kind in ("categorical", "boolean"):
+        nonnull = series.dropna()
+        changes["categories"] = sorted({_to_builtin(v) for v in nonnull.unique()}, key=lambda v: (str(type(v)), v))
+    else:
+        changes["categories"] = None
+    if kind == "continuous" and pd.api.types.is_float_dtype(series.dtype):
+        changes["decimals"] = _infer_decimals(series.dropna().to_numpy(dtype=float))
+    return dataclasses.replace(col, **changes)
+
+
+def _example(values: pd.Series) -> str:
+    return ", ".join(repr(_to_builtin(v)) for v in values.unique()[:3])
+
+
+def _validate_series(s: pd.Series, col: ColumnMetadata) -> None:
+    where = f"column {col.name!r}"
+    isna = s.isna()
+    if isna.any() and not col.nullable:
+        raise MetadataError(
+            f"{where} has {int(isna.sum())} missing value(s) but the metadata says it has none; "
+            f"set nullable: true for it, or fill the missing values.")
+    nonnull = s[~isna]
+    if col.kind in ("continuous", "integer"):
+        if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            converted = pd.to_numeric(nonnull, errors="coerce")
+            bad = nonnull[converted.isna()]
+            if len(bad) or pd.api.types.is_bool_dtype(s.dtype):
+                raise MetadataError(
+                    f"{where} should be numeric ({col.kind}) but holds non-numeric values, e.g. "
+                    f"{_example(bad if len(bad) else nonnull)}; clean or cast it (dtype {col.dtype}).")
+            nonnull = converted
+        values = nonnull.to_numpy(dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise MetadataError(f"{where} holds infinite values; replace them with NaN or finite values.")
+        if col.kind == "integer" and not np.all(values == np.round(values)):
+            raise MetadataError(
+                f"{where} is declared integer but holds fractional values, e.g. "
+                f"{_example(nonnull[values != np.round(values)])}; declare kind: continuous or round it.")
+        lo, hi = col.bounds()
+        if values.size and lo is not None and values.min() < lo:
+            raise MetadataError(f"{where} has values below the declared min {lo} (e.g. {values.min()}).")
+        if values.size and hi is not None and values.max() > hi:
+            raise MetadataError(f"{where} has values above the declared max {hi} (e.g. {values.max()}).")
+    elif col.kind in ("categorical", "boolean"):
+        if col.categories is not None:
+            allowed = set(col.categories)
+            if col.kind == "boolean":
+                allowed |= {bool(c) if isinstance(c, (int, np.integer)) else c for c in col.categories}
+            unknown = nonnull[~nonnull.isin(list(allowed))]
+            if len(unknown):
+                raise MetadataError(
+                    f"{where} has value(s) outside the {'declared ' if col.domain == 'declared' else ''}"
+                    f"categories: {_example(unknown)}; add them to the column's categories in the "
+                    f"metadata (allowed: {col.categories[:10]}{'...' if len(col.categories) > 10 else ''}).")
+    elif col.kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            parsed = nonnull
+        else:
+            try:
+                parsed = pd.to_datetime(nonnull, format=col.datetime_format, errors="raise")
+            except (ValueError, TypeError):
+                bad = nonnull[pd.to_datetime(nonnull, format=col.datetime_format, errors="coerce").isna()]
+                raise MetadataError(
+                    f"{where} should hold datetimes"
+                    f"{' in format ' + repr(col.datetime_format) if col.datetime_format else ''} but "
+                    f"has {_example(bad)}; fix those values or the datetime_format.") from None
+        lo, hi = col.bounds()
+        if len(parsed) and lo is not None and _tz_compat(parsed.min(), lo) < lo:
+            raise MetadataError(f"{where} has datetimes before the declared min {col.min}.")
+        if len(parsed) and hi is not None and _tz_compat(parsed.max(), hi) > hi:
+            raise MetadataError(f"{where} has datetimes after the declared max {col.max}.")
+
+
+def _tz_compat(ts: pd.Timestamp, ref: pd.Timestamp) -> pd.Timestamp:
+    if ts.tzinfo is None and ref.tzinfo is not None:
+        return ts.tz_localize(ref.tzinfo)
+    if ts.tzinfo is not None and ref.tzinfo is None:
+        return ts.tz_localize(None)
+    return ts
+
+
+def _parse_series(raw: pd.Series, col: ColumnMetadata) -> pd.Series:
+    """Parse a column as read from CSV (strings/numbers) towards its declared dtype."""
+    if col.kind == "datetime" and col.datetime_format is None and not pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        parsed = pd.to_datetime(raw, errors="coerce", utc=col.timezone is not None, format="ISO8601")
+        if col.timezone is not None:
+            parsed = parsed.dt.tz_convert(col.timezone)
+        return parsed
+    if col.kind == "boolean" and col.dtype in ("bool", "boolean") and raw.dtype == object:
+        return raw.map({"True": True, "False": False, "true": True, "false": False, "1": True, "0": False},
+                       na_action="ignore")
+    return raw
+
+
+def cast_series(s: pd.Series, col: ColumnMetadata) -> pd.Series:
+    """Cast a validated series to the dtype the metadata declares."""
+    target = col.pandas_dtype
+    if s.dtype == target:
+        return s
+    try:
+        if isinstance(target, pd.CategoricalDtype):
+            return s.astype(target)
+        if pd.api.types.is_datetime64_any_dtype(target):
+            out = pd.to_datetime(s, format=col.datetime_format) if not pd.api.types.is_datetime64_any_dtype(s.dtype) else s
+            tz = getattr(target, "tz", None)
+            if tz is not None and out.dt.tz is None:
+                out = out.dt.tz_localize(tz)
+            return out.astype(target)
+        if pd.api.types.is_integer_dtype(target) and not pd.api.types.is_extension_array_dtype(target) \
+                and s.isna().any():
+            raise MetadataError(
+                f"column {col.name!r} has missing values but dtype {col.dtype} cannot hold them; "
+                f"use the nullable dtype 'Int64'.")
+        return s.astype(target)
+    except (TypeError, ValueError) as exc:
+        raise MetadataError(f"column {col.name!r} cannot be cast to dtype {col.dtype}: {exc}") from None
+
+
+def infer_metadata(df: pd.DataFrame, **kwargs: Any) -> Metadata:
+    """Shorthand for :meth:`Metadata.from_dataframe`."""
+    return Metadata.from_dataframe(df, **kwargs)
+
+
+def as_metadata(metadata: Metadata | str | Path | Mapping | None, df: pd.DataFrame | None = None) -> Metadata:
+    """Normalise a metadata argument: a Metadata, a YAML path, a dict, or None (infer from df)."""
+    if metadata is None:
+        if df is None:
+            raise MetadataError("no metadata given and no DataFrame to infer it from.")
+        return Metadata.from_dataframe(df)
+    if isinstance(metadata, Metadata):
+        return metadata
+    if isinstance(metadata, (str, Path)):
+        return Metadata.from_yaml(metadata)
+    if isinstance(metadata, Mapping):
+        return Metadata.from_dict(metadata)
+    raise MetadataError(f"metadata must be a Metadata, a YAML path or a dict, got {type(metadata).__name__}.")
+
