@@ -1,0 +1,463 @@
+"""DPVAESynthesizer: a tabular variational auto-encoder trained with DP-SGD."""
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import GeneratorMixin, OutputSpan, check_n_samples
+from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
+from ..privacy.accounting import check_accountant, compute_epsilon, solve_noise_multiplier
+from .losses import SpanLayout, squash_log_scale
+from .networks import VAENetwork
+from .training import DPSettings, train_vae
+
+logger = logging.getLogger("nhssynth")
+
+__all__ = ["DPVAESynthesizer"]
+
+_SAMPLE_CHUNK = 16384
+
+
+def _seed_from(random_state: Any) -> int | None:
+    """An integer seed from an int / RandomState / Generator, or None for fresh entropy."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {random_state!r}.")
+
+
+def _torch_generator(seed: int | None) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(seed if seed is not None else int(np.random.SeedSequence().entropy % (2**63)))
+    return g
+
+
+class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
+    """Differentially private variational auto-encoder for mixed-type tables.
+
+    ``fit`` trains a VAE on the encoded table with DP-SGD (Poisson subsampling, per-sample
+    clipping, Gaussian noise); ``sample`` decodes latent draws from the prior ``N(0, I)``.
+    Nothing derived from individual training rows (posterior latents, value pools, exact
+    min/max) is used at sampling time, so the samples inherit the training guarantee.
+
+    Parameters
+    ----------
+    epsilon : float or None, default=1.0
+        Privacy budget for training.  ``None`` trains without differential privacy and warns
+        (:class:`~nhssynth.exceptions.NonPrivateOperationWarning`) unless
+        ``allow_non_private=True``.  The budget is split between preprocessing (when the
+        encoder must estimate statistics from data, see ``docs/privacy.md``) and DP-SGD.
+    delta : float or None, default=None
+        Target delta.  ``None`` uses ``min(1e-5, 0.1 / n_rows)``, well below ``1 / n_rows``.
+        A delta of ``1 / n_rows`` or more raises :class:`~nhssynth.exceptions.PrivacyBudgetError`.
+    max_grad_norm : float, default=1.0
+        Per-sample gradient clipping bound ``C``.
+    noise_multiplier : float or None, default=None
+        Noise std relative to ``C``.  ``None`` solves for the smallest value that keeps the
+        accountant's epsilon at or below ``epsilon`` after ``max_epochs`` epochs.
+    max_epochs : int, default=30
+        Passes over the data (``1 / sample_rate`` Poisson steps each).  DP noise is calibrated
+        for all of them; fewer, larger-batch epochs cost less privacy per unit of signal.
+    batch_size : int, default=512
+        Expected batch size; the Poisson sampling rate is ``batch_size / n_rows``.  DP-SGD
+        likes large batches: the noise is added once per batch, so its relative size falls as
+        ``1 / batch_size``.
+    learning_rate : float, default=2e-3
+        Adam learning rate.
+    latent_dim : int, default=32
+    hidden_dims : tuple of int, default=(256, 256)
+        Widths of the encoder's hidden layers (the decoder mirrors them).
+    beta : float, default=1.0
+        Weight of the KL term (``beta``-VAE); 1 is the evidence lower bound.
+    weight_decay : float, default=0.0
+    accountant : {"prv", "rdp"}, default="prv"
+        Opacus accountant for the reported epsilon (PRV is tight; RDP over-reports; GDP is
+        refused because it can under-report).
+    secure_mode : bool, default=False
+        Draw DP noise from a cryptographically secure generator (not reproducible).
+    metadata : Metadata, path or dict, optional
+        Used to build the default :class:`~nhssynth.TableEncoder` when ``fit`` gets a DataFrame.
+    encoder_params : dict, optional
+        Extra keyword arguments for that default encoder.
+    allow_non_private : bool, default=False
+        Acknowledge non-private operation (``epsilon=None``) and silence the warning.
+    device : str, default="cpu"
+        Torch device for training and sampling.
+    verbose : bool or int, default=False
+        Progress bar over epochs (loss, epsilon so far).
+    random_state : int, RandomState, Generator or None
+        Seeds weight initialisation, Poisson sampling, reparameterisation and DP noise (unless
+        ``secure_mode``): the same seed reproduces the same fit on CPU.
+
+    Attributes
+    ----------
+    epsilon_ : float
+        Privacy spent in total (training plus preprocessing), per the accountant; ``<= epsilon``.
+    delta_ : float
+    noise_multiplier_ : float
+    sample_rate_ : float
+    n_epochs_ : int
+    n_steps_ : int
+    history_ : list of dict
+        Per epoch: ``loss``, ``reconstruction``, ``kl``, ``epsilon`` (spent so far), ``seconds``.
+    output_spans_ : list of OutputSpan
+    encoder_ : TableEncoder or None
+        The fitted encoder when ``fit`` received a DataFrame/array without spans.
+    network_ : torch.nn.Module
+    """
+
+    def __init__(self, *, epsilon: float | None = 1.0, delta: float | None = None,
+                 max_grad_norm: float = 1.0, noise_multiplier: float | None = None,
+                 max_epochs: int = 30, batch_size: int = 512, learning_rate: float = 2e-3,
+                 latent_dim: int = 32, hidden_dims: Sequence[int] = (256, 256), beta: float = 1.0,
+                 weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
+                 metadata: Any = None, encoder_params: dict | None = None,
+                 allow_non_private: bool = False, device: str = "cpu",
+                 verbose: bool | int = False, random_state: Any = None) -> None:
+        self.epsilon = epsilon
+        self.delta = delta
+        self.max_grad_norm = max_grad_norm
+        self.noise_multiplier = noise_multiplier
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.beta = beta
+        self.weight_decay = weight_decay
+        self.accountant = accountant
+        self.secure_mode = secure_mode
+        self.metadata = metadata
+        self.encoder_params = encoder_params
+        self.allow_non_private = allow_non_private
+        self.device = device
+        self.verbose = verbose
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------------------------
+    # parameter validation
+    # ------------------------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        def positive(name, value, integer=False):
+            kind = (numbers.Integral,) if integer else (numbers.Real,)
+            if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 \
+                    or (not integer and not math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value!r}.")
+
+        if self.epsilon is not None:
+            if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, numbers.Real) \
+                    or not self.epsilon > 0 or not math.isfinite(self.epsilon):
+                raise PrivacyBudgetError(
+                    f"epsilon must be a positive finite number (or None for non-private training), "
+                    f"got {self.epsilon!r}.")
+        if self.delta is not None and (not isinstance(self.delta, numbers.Real) or not 0 < self.delta < 1):
+            raise PrivacyBudgetError(f"delta must be in (0, 1), got {self.delta!r}; leave it None for "
+                                     f"the default min(1e-5, 0.1/n_rows).")
+        positive("max_grad_norm", self.max_grad_norm)
+        if self.noise_multiplier is not None:
+            positive("noise_multiplier", self.noise_multiplier)
+        positive("max_epochs", self.max_epochs, integer=True)
+        positive("batch_size", self.batch_size, integer=True)
+        positive("learning_rate", self.learning_rate)
+        positive("latent_dim", self.latent_dim, integer=True)
+        positive("beta", self.beta)
+        if not isinstance(self.hidden_dims, (list, tuple)) or not all(
+                isinstance(h, numbers.Integral) and h > 0 for h in self.hidden_dims):
+            raise ValueError(f"hidden_dims must be a tuple of positive integers, got {self.hidden_dims!r}.")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}.")
+        check_accountant(self.accountant)
+
+    # ------------------------------------------------------------------------------------
+    # fit
+    # ------------------------------------------------------------------------------------
+    def fit(self, X, y=None, *, output_spans: Sequence[OutputSpan] | None = None):
+        """Fit the synthesizer.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_rows, n_features)
+            A raw table (a default :class:`~nhssynth.TableEncoder` is fitted to it), or an
+            already encoded matrix together with ``output_spans`` (what
+            :class:`~nhssynth.SynthesisPipeline` passes).
+        y : ignored
+        output_spans : list of OutputSpan, optional
+            Layout of an encoded ``X``.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        seed = _seed_from(self.random_state)
+        generator = _torch_generator(seed)
+        preprocessing_spends: list[dict] = []
+
+        if output_spans is not None:
+            self.encoder_ = None
+            self._input_kind = "encoded"
+            Z = np.asarray(X, dtype=np.float32)
+            if Z.ndim != 2 or not np.isfinite(Z).all():
+                raise ValueError("an encoded X must be a finite 2-D array.")
+            spans = list(output_spans)
+            self.n_features_in_ = Z.shape[1]
+        else:
+            from ..encoding import TableEncoder
+
+            if isinstance(X, pd.DataFrame):
+                frame = X
+                self._input_kind = "dataframe"
+            else:
+                arr = _as_2d_numeric(X)
+                frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+                self._input_kind = "array"
+            self.n_features_in_ = frame.shape[1]
+            if self._input_kind == "dataframe":
+                self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+            encoder = TableEncoder(metadata=self.metadata, random_state=seed,
+                                   **(self.encoder_params or {}))
+            Z = encoder.fit_transform(frame)
+            self.encoder_ = encoder
+            spans = list(encoder.output_spans_)
+            preprocessing_spends = list(getattr(encoder, "privacy_spends_", []) or [])
+        n = Z.shape[0]
+        if n < 2:
+            raise ValueError(f"need at least 2 rows to fit, got {n}.")
+        self.output_spans_ = spans
+        layout = SpanLayout(spans, Z.shape[1])
+
+        if self.batch_size > n:
+            raise ValueError(f"batch_size={self.batch_size} is larger than the data ({n} rows); "
+                             f"use batch_size <= {n} (e.g. {max(1, n // 10)}).")
+        dp = self._plan_privacy(n, preprocessing_spends)
+
+        torch_threads = torch.get_num_threads()
+        network = VAENetwork(Z.shape[1], layout.n_continuous, self.latent_dim, self.hidden_dims)
+        network.reset_parameters(generator)
+        network.to(self.device)
+        X_t = torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32))
+        bar = None
+        if self.verbose:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=self.max_epochs, desc="DPVAE", unit="epoch")
+
+        def on_epoch(record):
+            if bar is not None:
+                post = {"loss": f"{record['loss']:.3f}"}
+                if "epsilon" in record:
+                    post["eps"] = f"{record['epsilon']:.3f}"
+                bar.set_postfix(post)
+                bar.update(1)
+        try:
+            history = train_vae(network, X_t, layout, epochs=self.max_epochs,
+                                batch_size=self.batch_size, learning_rate=self.learning_rate,
+                                beta=self.beta, weight_decay=self.weight_decay,
+                                generator=generator, dp=dp, on_epoch=on_epoch)
+        finally:
+            if bar is not None:
+                bar.close()
+            torch.set_num_threads(torch_threads)
+        del X_t, Z
+        network.eval()
+        self.network_ = network
+        self.history_ = history
+        self.n_epochs_ = len(history)
+        self.n_steps_ = history[-1]["steps"] if history else 0
+        if dp is not None:
+            training_eps = compute_epsilon(dp.noise_multiplier, dp.sample_rate, self.n_steps_,
+                                           self._training_delta, dp.accountant)
+            self.privacy_spends_ = preprocessing_spends + [{
+                "stage": "training", "mechanism": "DP-SGD (Poisson subsampled Gaussian)",
+                "epsilon": training_eps, "delta": self._training_delta,
+                "accountant": dp.accountant, "noise_multiplier": dp.noise_multiplier,
+                "sample_rate": dp.sample_rate, "steps": self.n_steps_}]
+            self.epsilon_ = float(sum(s["epsilon"] for s in self.privacy_spends_))
+            if self.epsilon_ > self.epsilon * (1 + 1e-9):
+                raise PrivacyBudgetError(  # a bug guard: never report more than promised
+                    f"internal error: spent epsilon {self.epsilon_} exceeds the budget {self.epsilon}.")
+        else:
+            self.privacy_spends_ = preprocessing_spends
+            self.epsilon_ = math.inf
+        self.sample_rate_ = dp.sample_rate if dp is not None else self.batch_size / n
+        self.noise_multiplier_ = dp.noise_multiplier if dp is not None else 0.0
+        logger.info("fitted DPVAESynthesizer: %d epochs, %d steps, epsilon_=%.4g, delta_=%.3g",
+                    self.n_epochs_, self.n_steps_, self.epsilon_, self.delta_)
+        return self
+
+    def _plan_privacy(self, n: int, preprocessing_spends: list[dict]) -> DPSettings | None:
+        if self.epsilon is None:
+            self.delta_ = 0.0
+            if not self.allow_non_private:
+                warnings.warn("epsilon=None: training WITHOUT differential privacy; the synthetic data "
+                              "carries no formal privacy guarantee. Pass allow_non_private=True to "
+                              "acknowledge.", NonPrivateOperationWarning, stacklevel=3)
+            return None
+        delta = self.delta if self.delta is not None else min(1e-5, 0.1 / n)
+        if delta >= 1.0 / n:
+            raise PrivacyBudgetError(
+                f"delta={delta:g} is not below 1/n_rows={1.0 / n:.3g}: a mechanism that publishes one "
+                f"random row would satisfy it. Use delta <= {0.1 / n:.2g} (or leave it None).")
+        if delta > 0.1 / n:
+            warnings.warn(f"delta={delta:g} is close to 1/n_rows={1.0 / n:.3g}; consider <= {0.1 / n:.2g}.",
+                          PrivacyWarning, stacklevel=3)
+        pre_eps = sum(s["epsilon"] for s in preprocessing_spends)
+        pre_delta = sum(s.get("delta", 0.0) for s in preprocessing_spends)
+        train_eps = self.epsilon - pre_eps
+        train_delta = delta - pre_delta
+        if train_eps <= 0 or train_delta <= 0:
+            raise PrivacyBudgetError(
+                f"preprocessing spent epsilon={pre_eps:.4g}, delta={pre_delta:.3g} of the budget "
+                f"({self.epsilon}, {delta:g}), leaving nothing for training; declare categories/bounds "
+                f"in the metadata or raise epsilon.")
+        self.delta_ = delta
+        self._training_delta = train_delta
+        sample_rate = self.batch_size / n
+        steps = self.max_epochs * max(1, round(1.0 / sample_rate))
+        if self.noise_multiplier is None:
+            try:
+                sigma = solve_noise_multiplier(train_eps, train_delta, sample_rate, steps, self.accountant)
+            except PrivacyBudgetError as exc:
+                raise PrivacyBudgetError(
+                    f"the dataset ({n} rows) is too small for epsilon={self.epsilon} with "
+                    f"batch_size={self.batch_size} and max_epochs={self.max_epochs}: {exc} "
+                    f"Lower batch_size or max_epochs, or raise epsilon.") from None
+        else:
+            sigma = float(self.noise_multiplier)
+            spent = compute_epsilon(sigma, sample_rate, steps, train_delta, self.accountant)
+            if spent > train_eps:
+                raise PrivacyBudgetError(
+                    f"noise_multiplier={sigma} over {steps} steps spends epsilon={spent:.4g} > the "
+                    f"training budget {train_eps:.4g}; raise noise_multiplier, lower max_epochs, or "
+                    f"leave noise_multiplier=None to solve for it.")
+        if sigma > 50:
+            warnings.warn(f"noise_multiplier={sigma:.3g} is very large: with {n} rows, epsilon="
+                          f"{self.epsilon} leaves little signal. Expect poor fidelity; fewer epochs or "
+                          f"more data help.", PrivacyWarning, stacklevel=3)
+        return DPSettings(noise_multiplier=sigma, max_grad_norm=float(self.max_grad_norm),
+                          sample_rate=sample_rate, delta=train_delta, accountant=self.accountant,
+                          secure_mode=bool(self.secure_mode))
+
+    # ------------------------------------------------------------------------------------
+    # sampling
+    # ------------------------------------------------------------------------------------
+    def sample_encoded(self, n_samples: int, *, random_state: Any = None) -> np.ndarray:
+        """Draw ``n_samples`` rows in the *encoded* space (one-hot/binary blocks sampled)."""
+        check_is_fitted(self, "network_")
+        n_samples = check_n_samples(n_samples)
+        rng = np.random.default_rng(_seed_from(random_state))
+        layout = SpanLayout(self.output_spans_, self.network_.n_features)
+        out = np.empty((n_samples, layout.n_features), dtype=np.float32)
+        net = self.network_
+        with torch.no_grad():
+            for start in range(0, n_samples, _SAMPLE_CHUNK):
+                m = min(_SAMPLE_CHUNK, n_samples - start)
+                z = torch.from_numpy(rng.standard_normal((m, net.latent_dim)).astype(np.float32))
+                logits, raw_log_scale = net.decode(z.to(self.device))
+                logits = logits.cpu()
+                block = out[start:start + m]
+                block[:] = 0.0
+                if layout.n_continuous:
+                    mean = logits[:, layout.continuous].numpy()
+                    scale = np.exp(squash_log_scale(raw_log_scale.cpu()).numpy())
+                    value = mean + scale * rng.standard_normal(mean.shape).astype(np.float32)
+                    block[:, layout.continuous.numpy()] = np.clip(value, -1.0, 1.0)
+                if layout.softmax_index.shape[0]:
+                    g = layout.group_logits(logits).numpy()
+                    gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, size=g.shape)))
+                    choice = np.argmax(g + gumbel, axis=2)  # Gumbel-max = a draw from the softmax
+                    cols = layout.softmax_index.numpy()[np.arange(g.shape[1])[None, :], choice]
+                    block[np.arange(m)[:, None], cols] = 1.0
+                if len(layout.binary):
+                    p = torch.sigmoid(logits[:, layout.binary]).numpy()
+                    block[:, layout.binary.numpy()] = (rng.uniform(size=p.shape) < p).astype(np.float32)
+        return out
+
+    def sample(self, n_samples: int, *, random_state: Any = None):
+        """Generate ``n_samples`` synthetic rows.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of rows (a positive integer).
+        random_state : int, RandomState, Generator or None
+            Seed of this draw; the same seed gives the same rows.  The estimator is not changed.
+
+        Returns
+        -------
+        DataFrame or ndarray
+            A DataFrame with the original columns, dtypes, categories and missing values when
+            fitted on a DataFrame; an ndarray when fitted on an array (encoded rows when fitted
+            inside a :class:`~nhssynth.SynthesisPipeline`).
+        """
+        Z = self.sample_encoded(n_samples, random_state=random_state)
+        if self.encoder_ is None:
+            return Z
+        frame = self.encoder_.inverse_transform(Z)
+        if self._input_kind == "array":
+            return frame.to_numpy(dtype=np.float64)
+        return frame
+
+    # ------------------------------------------------------------------------------------
+    # privacy report, persistence, sklearn tags
+    # ------------------------------------------------------------------------------------
+    def privacy_report(self) -> dict:
+        """What the fitted model's guarantee covers: total (epsilon, delta) and every spend."""
+        check_is_fitted(self, "network_")
+        private = self.epsilon is not None
+        spends = [dict(s) for s in self.privacy_spends_]
+        non_private_pre = bool(getattr(self.encoder_, "non_private_statistics_", None)) if self.encoder_ else False
+        if not private:
+            statement = "No differential privacy: trained with epsilon=None."
+        elif non_private_pre:
+            statement = (f"(epsilon={self.epsilon_:.4g}, delta={self.delta_:.3g})-DP for model training "
+                         f"only: some preprocessing statistics were read from the data without DP.")
+        else:
+            statement = (f"(epsilon={self.epsilon_:.4g}, delta={self.delta_:.3g})-differentially "
+                         f"private with respect to adding or removing one row of the training table.")
+        return {"private": private, "epsilon": self.epsilon_ if private else None,
+                "delta": self.delta_ if private else None, "epsilon_budget": self.epsilon,
+                "accountant": self.accountant if private else None,
+                "noise_multiplier": self.noise_multiplier_, "sample_rate": self.sample_rate_,
+                "steps": self.n_steps_, "max_grad_norm": self.max_grad_norm,
+                "secure_mode": bool(self.secure_mode), "spends": spends,
+                "covers_preprocessing": private and not non_private_pre, "statement": statement}
+
+    def save(self, path) -> None:
+        """Save to a directory (weights via ``state_dict``, params/metadata as JSON)."""
+        from ..io import save_synthesizer
+        save_synthesizer(self, path)
+
+    @classmethod
+    def load(cls, path) -> "DPVAESynthesizer":
+        """Load a synthesizer saved with :meth:`save` (safe: ``weights_only=True``)."""
+        from ..io import load_synthesizer
+        return load_synthesizer(path, cls)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = bool(self.secure_mode)
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+def _as_2d_numeric(X) -> np.ndarray:
+    from sklearn.utils.validation import check_array
+    try:
+        return check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", ensure_min_samples=2)
+    except ValueError as exc:
+        raise ValueError(f"DPVAESynthesizer.fit: {exc}") from None
+

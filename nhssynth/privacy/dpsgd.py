@@ -1,0 +1,124 @@
+"""DP-SGD machinery: Poisson sampling, fast per-sample clipping ("ghost norms"), Gaussian noise.
+
+Why not opacus' ``GradSampleModule``?  It materialises a per-sample gradient for every weight
+(``batch x out x in`` floats per layer), which is memory-bound on a CPU and measured ~50x
+slower than non-private training for a tabular MLP.  For a ``Linear`` layer applied once per
+sample, the per-sample gradient is the outer product ``g_i a_i^T`` of the output gradient and
+the input activation, so
+
+* its squared norm is ``|g_i|^2 |a_i|^2`` (plus ``|g_i|^2`` for the bias), and
+* the *sum of clipped* per-sample gradients is ``(c * G)^T A`` with ``c_i = min(1, C/|grad_i|)``.
+
+One backward pass to the layer outputs gives every ``G``; the clipped gradient then costs one
+matrix product per layer, the same as ordinary back-propagation ("book-keeping" ghost
+clipping).  Opacus is still used for what it does best: accounting
+(:mod:`nhssynth.privacy.accounting`).
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ..models.networks import LinearRecorder
+
+__all__ = ["poisson_batch_indices", "ghost_clipped_gradients", "add_noise", "GaussianNoise"]
+
+
+def poisson_batch_indices(n: int, sample_rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Indices of a Poisson-sampled batch: each of ``n`` records independently w.p. ``sample_rate``.
+
+    This is the sampling the accountant assumes; shuffled fixed-size batches would make the
+    reported epsilon an underestimate.
+    """
+    mask = torch.rand(n, generator=generator) < sample_rate
+    return mask.nonzero(as_tuple=True)[0]
+
+
+def ghost_clipped_gradients(
+    loss_fn: Callable[[LinearRecorder], torch.Tensor],
+    max_grad_norm: float,
+) -> tuple[dict[nn.Parameter, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Sum of per-sample gradients, each clipped to ``max_grad_norm``, without materialising them.
+
+    Parameters
+    ----------
+    loss_fn : callable
+        Runs the forward pass routing every trainable ``Linear`` through the given recorder and
+        returns the *per-sample* losses, shape ``(batch,)``.  Each sample's loss must depend on
+        that sample only (no BatchNorm), and each recorded layer must be applied once per sample.
+    max_grad_norm : float
+        Clipping bound ``C``.
+
+    Returns
+    -------
+    grads : dict
+        Parameter -> clipped gradient sum (same shape as the parameter).
+    per_sample_norms : Tensor, shape (batch,)
+        Unclipped per-sample gradient norms over all recorded parameters.
+    losses : Tensor, shape (batch,)
+        The per-sample losses (detached).
+    """
+    recorder = LinearRecorder()
+    losses = loss_fn(recorder)
+    records = recorder.records
+    if losses.numel() == 0:
+        grads = {}
+        for layer, _, _ in records:
+            grads[layer.weight] = torch.zeros_like(layer.weight)
+            if layer.bias is not None:
+                grads[layer.bias] = torch.zeros_like(layer.bias)
+        return grads, losses.detach(), losses.detach()
+    outputs = [z for _, _, z in records]
+    out_grads = torch.autograd.grad(losses.sum(), outputs)
+    sq_norms = torch.zeros(losses.shape[0], dtype=losses.dtype)
+    for (layer, a, _), g in zip(records, out_grads):
+        g_sq = g.pow(2).sum(dim=1)
+        a_sq = a.detach().pow(2).sum(dim=1)
+        sq_norms += g_sq * (a_sq + (1.0 if layer.bias is not None else 0.0))
+    norms = sq_norms.sqrt()
+    scale = (max_grad_norm / (norms + 1e-6)).clamp(max=1.0)
+    grads: dict[nn.Parameter, torch.Tensor] = {}
+    for (layer, a, _), g in zip(records, out_grads):
+        gs = g * scale[:, None]
+        grads[layer.weight] = grads.get(layer.weight, 0) + gs.t() @ a.detach()
+        if layer.bias is not None:
+            grads[layer.bias] = grads.get(layer.bias, 0) + gs.sum(dim=0)
+    return grads, norms.detach(), losses.detach()
+
+
+class GaussianNoise:
+    """Draws the DP-SGD noise.  ``secure=True`` uses an OS-entropy-seeded CSPRNG (see
+    :mod:`nhssynth.privacy.secure`); otherwise a seeded ``torch.Generator`` (reproducible)."""
+
+    def __init__(self, generator: torch.Generator, secure: bool = False) -> None:
+        self.generator = generator
+        self.secure = secure
+        self._secure_rng = None
+        if secure:
+            from .secure import SecureGaussian
+            self._secure_rng = SecureGaussian()
+
+    def __call__(self, shape: torch.Size, std: float, dtype: torch.dtype) -> torch.Tensor:
+        if self._secure_rng is not None:
+            return torch.from_numpy(self._secure_rng.normal(tuple(shape), std)).to(dtype)
+        return torch.normal(0.0, std, size=tuple(shape), generator=self.generator, dtype=dtype)
+
+
+def add_noise(grads: dict[nn.Parameter, torch.Tensor], params: Iterable[nn.Parameter],
+              noise_multiplier: float, max_grad_norm: float, expected_batch_size: float,
+              noise: GaussianNoise) -> None:
+    """Write ``(clipped_sum + N(0, (sigma C)^2)) / expected_batch_size`` into ``param.grad``.
+
+    Dividing by the *expected* batch size (not the realised Poisson batch size) keeps the
+    sensitivity analysis of the accountant valid.
+    """
+    std = noise_multiplier * max_grad_norm
+    for p in params:
+        g = grads.get(p)
+        if g is None:
+            g = torch.zeros_like(p)
+        if std > 0:
+            g = g + noise(p.shape, std, p.dtype)
+        p.grad = g / expected_batch_size
