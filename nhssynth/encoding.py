@@ -1,0 +1,613 @@
+"""TableEncoder: a mixed-type table <-> the numeric matrix a neural generator learns, exactly.
+
+Each column is routed, from its :class:`~nhssynth.metadata.ColumnMetadata`, to one invertible
+encoder (see ``docs/encoders.md``):
+
+============  ==========================================  ==================================
+kind          encoder                                     output spans (in order)
+============  ==========================================  ==================================
+continuous    GMMEncoder                                  continuous(1, "value"),
+                                                          softmax(K, "mode")
+integer       GMMEncoder, rounded and cast back           same as continuous
+datetime      DatetimeEncoder (GMM or min-max on ticks)   same as continuous (min-max: only
+                                                          the continuous span)
+categorical   CategoricalEncoder                          softmax(n_categories, "category")
+boolean       CategoricalEncoder(drop="if_binary")        binary(1, "value")
+id            none (fresh ids 1..n on inverse)            no output
+============  ==========================================  ==================================
+
+A nullable column with ``missing="augment"`` (the default) is followed by a
+``binary(1, "missing")`` span (1 = missing) -- for every kind, categoricals included (NaN is
+*not* folded into the category group, so every column's missingness has the same form).
+"""
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+from .base import OutputSpan
+from .exceptions import EncodingError, MetadataError, MetadataWarning
+from .metadata import ColumnMetadata, Metadata, as_metadata
+from .transformers._base import spawn_seed
+from .transformers.categorical import CategoricalEncoder
+from .transformers.datetime import DatetimeEncoder
+from .transformers.gmm import GMMEncoder
+from .transformers.missing import missing_mask
+from .transformers.numeric import MinMaxEncoder, decimals_hold, finalize_numeric
+
+__all__ = ["TableEncoder"]
+
+logger = logging.getLogger(__name__)
+
+_DOMAIN_KEYS = ("categories", "bounds", "gmm_values", "gmm_weights")
+
+
+@dataclass
+class _Column:
+    """Fitted routing of one column (internal)."""
+
+    meta: ColumnMetadata
+    encoder: Any = None
+    augment: bool = False            # emits a "missing" indicator span
+    impute_value: Any = None         # fill for missing="impute"
+    decimals: int | None = None      # rounding on output (0 for integers)
+    value_width: int = 0
+    spans: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def kind(self) -> str:
+        return self.meta.kind
+
+
+class TableEncoder(TransformerMixin, BaseEstimator):
+    """Encode a mixed-type DataFrame to a float matrix and decode it back exactly.
+
+    Parameters
+    ----------
+    metadata : Metadata, str, dict or None, default=None
+        Column descriptions (a :class:`~nhssynth.Metadata`, a YAML path or a dict).  None:
+        inferred from the DataFrame given to ``fit`` (categories marked ``domain: data``).
+    gmm_components : int, default=10
+        Maximum number of modes of each continuous/integer/datetime column.
+    gmm_weight_threshold : float, default=0.005
+        Modes lighter than this are dropped.
+    gmm_max_fit_samples : int or None, default=10_000
+        Each mixture is fitted on a seeded subsample of at most this many rows (all rows when
+        None); the subsample is not kept.
+    gmm_max_iter : int, default=100
+        Variational EM iterations per mixture.
+    datetime_method : {"gmm", "minmax"}, default="gmm"
+        Continuous encoding of datetime columns.
+    categorical_min_frequency : int, float or None, default=None
+        Group categories rarer than this into one ``infrequent`` feature (not exact on
+        inverse; see :class:`~nhssynth.transformers.CategoricalEncoder`).
+    handle_unknown : {"error", "ignore"}, default="error"
+        Unseen categories at transform: :class:`EncodingError`, or all-zero features.
+    domains : dict or None, default=None
+        Pre-computed (public or differentially private) statistics overriding those read from
+        the data, per column: ``{"col": {"categories": [...], "bounds": (lo, hi),
+        "gmm_values": array, "gmm_weights": array}}``.  ``gmm_values``/``gmm_weights`` is a
+        weighted histogram the column's mixture is fitted on instead of the column.
+    dtype : {"float32", "float64"}, default="float32"
+        dtype of the encoded matrix.  float32 (what torch trains on) carries ~7 significant
+        digits: integers, categories, booleans, missing flags, dates and values with few
+        declared decimals still round-trip exactly; use float64 for the 1e-9 exactness of
+        arbitrary floats.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the GMM subsamples and initialisations (and the choice inside an infrequent
+        category group on inverse).
+
+    Attributes
+    ----------
+    metadata_ : Metadata
+        The metadata actually used (inferred when ``metadata`` is None).
+    column_encoders_ : dict
+        Column name -> fitted encoder (:class:`GMMEncoder`, :class:`CategoricalEncoder`,
+        :class:`DatetimeEncoder`...); None for ``id`` columns.
+    output_spans_ : list of OutputSpan
+        Contiguous blocks covering every output feature, in order.
+    n_features_out_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The metadata's column names (defined when fitted on a DataFrame).
+    impute_values_ : dict
+        Fill value of each ``missing="impute"`` column: the declared ``impute_value``, else
+        the mean / mode of the data (**derived from the data**).
+
+    Notes
+    -----
+    **Privacy.** Statistics read from the data at fit time: category sets (unless declared
+    or given in ``domains``), numeric/datetime bounds (unless declared ``min``/``max`` or
+    given in ``domains``), mixture parameters (unless ``gmm_values`` given), datetime
+    resolution, whether declared decimals hold (one bit), infrequent category groups and
+    impute means/modes.  No row is stored.
+
+    **Exactness.** ``inverse_transform(transform(df))`` equals ``df`` (columns, order,
+    dtypes, categories, missing positions, integers, datetimes; floats within ~1e-9 of the
+    column's magnitude) with ``dtype="float64"``, except: ``id`` columns (fresh ids),
+    ``missing="impute"``/``"drop"`` columns, grouped infrequent categories, and values
+    outside declared bounds (clipped).
+
+    **Row dropping.** Columns with ``missing="drop"`` make ``fit`` and ``transform`` drop the
+    rows where they are missing; each drop is logged at WARNING level on the
+    ``nhssynth.encoding`` logger.  ``transform`` then returns fewer rows than it received.
+    """
+
+    def __init__(self, metadata: Metadata | str | Mapping | None = None, *,
+                 gmm_components: int = 10, gmm_weight_threshold: float = 0.005,
+                 gmm_max_fit_samples: int | None = 10_000, gmm_max_iter: int = 100,
+                 datetime_method: str = "gmm", categorical_min_frequency: int | float | None = None,
+                 handle_unknown: str = "error", domains: Mapping[str, Mapping] | None = None,
+                 dtype: Any = "float32", random_state: Any = None) -> None:
+        self.metadata = metadata
+        self.gmm_components = gmm_components
+        self.gmm_weight_threshold = gmm_weight_threshold
+        self.gmm_max_fit_samples = gmm_max_fit_samples
+        self.gmm_max_iter = gmm_max_iter
+        self.datetime_method = datetime_method
+        self.categorical_min_frequency = categorical_min_frequency
+        self.handle_unknown = handle_unknown
+        self.domains = domains
+        self.dtype = dtype
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------------------------------
+    def _as_frame(self, X: Any, fitting: bool) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            return X
+        if isinstance(X, pd.Series):
+            return X.to_frame()
+        if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+            arr = np.asarray(X)
+            if arr.ndim != 2:
+                raise ValueError(f"Expected a 2D array or DataFrame, got an array of shape {arr.shape}. "
+                                 f"Reshape your data, e.g. X.reshape(-1, 1) for one column.")
+            if fitting or not hasattr(self, "metadata_"):
+                names = [f"x{j}" for j in range(arr.shape[1])]
+            elif arr.shape[1] == len(self.metadata_):
+                names = self.metadata_.names
+            else:
+                raise MetadataError(f"X has {arr.shape[1]} features, but TableEncoder is expecting "
+                                    f"{len(self.metadata_)} features as input (columns "
+                                    f"{self.metadata_.names}).")
+            return pd.DataFrame(arr, columns=names)
+        raise MetadataError(f"TableEncoder needs a pandas DataFrame, got {type(X).__name__}.")
+
+    def _check_params(self) -> None:
+        if np.dtype(self.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"TableEncoder: dtype must be float32 or float64, got {self.dtype!r}.")
+        if self.datetime_method not in ("gmm", "minmax"):
+            raise ValueError(f"TableEncoder: datetime_method must be 'gmm' or 'minmax', got "
+                             f"{self.datetime_method!r}.")
+        if self.handle_unknown not in ("error", "ignore"):
+            raise ValueError(f"TableEncoder: handle_unknown must be 'error' or 'ignore', got "
+                             f"{self.handle_unknown!r}.")
+        if self.domains is not None:
+            if not isinstance(self.domains, Mapping):
+                raise MetadataError("domains must be a dict: column -> {'categories'|'bounds'|"
+                                    "'gmm_values'|'gmm_weights': ...}.")
+            for col, spec in self.domains.items():
+                if col not in self.metadata_:
+                    raise MetadataError(f"domains names column {col!r}, which is not in the metadata "
+                                        f"({self.metadata_.names}).")
+                bad = set(spec) - set(_DOMAIN_KEYS)
+                if bad:
+                    raise MetadataError(f"domains[{col!r}] has unknown key(s) {sorted(bad)}; allowed: "
+                                        f"{list(_DOMAIN_KEYS)}.")
+
+    def _drop_rows(self, X: pd.DataFrame, where: str) -> pd.DataFrame:
+        cols = [c.name for c in self.metadata_ if c.missing == "drop" and c.nullable and c.name in X]
+        if not cols:
+            return X
+        mask = X[cols].isna().any(axis=1).to_numpy()
+        if mask.any():
+            logger.warning("TableEncoder.%s: dropped %d of %d rows with missing values in column(s) "
+                           "%s (metadata missing='drop').", where, int(mask.sum()), len(X), cols)
+            X = X.loc[~mask]
+        return X
+
+    def _numeric_values(self, s: pd.Series, name: str) -> np.ndarray:
+        if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+            raise EncodingError(
+                f"column {name!r} is numeric in the metadata but has dtype {s.dtype}; convert it "
+                f"(e.g. pd.to_numeric(df[{name!r}])) or fix its kind/dtype in the metadata.")
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.isinf(v).any():
+            raise EncodingError(f"column {name!r} holds infinite values; replace them with NaN "
+                                f"(missing) or a finite value before encoding.")
+        return v
+
+    def _domain(self, name: str) -> Mapping:
+        return (self.domains or {}).get(name, {})
+
+    # ------------------------------------------------------------------------------------------
+    # fit
+    # ------------------------------------------------------------------------------------------
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "TableEncoder":
+        """Learn one encoder per column.
+
+        Parameters
+        ----------
+        X : DataFrame
+            The real table (a 2-D array is accepted, with columns named ``x0, x1, ...``).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        MetadataError
+            ``X`` does not match the metadata (missing/extra column, wrong values), or the
+            metadata cannot be inferred (e.g. an entirely missing column).
+        EncodingError
+            A column cannot be encoded (infinite values, non-numeric values in a numeric
+            column...).
+        """
+        from_array = not isinstance(X, (pd.DataFrame, pd.Series))
+        X = self._as_frame(X, fitting=True)
+        if self.metadata is None:
+            md = Metadata.from_dataframe(X)
+        else:
+            md = as_metadata(self.metadata).copy()
+            md.validate(X)
+        self.metadata_ = md
+        self._check_params()
+        X = self._drop_rows(X, "fit")
+        if len(X) == 0:
+            raise EncodingError("no rows left to fit on (after dropping rows with missing values).")
+        rng = check_random_state(self.random_state)
+        self._columns_: list[_Column] = []
+        self.impute_values_ = {}
+        for meta in md:
+            col = self._fit_column(meta, X[meta.name], spawn_seed(rng))
+            self._columns_.append(col)
+        # spans and names
+        spans, names, start = [], [], 0
+        for col in self._columns_:
+            col.spans = []
+            if col.encoder is not None:
+                for kind, width, role in self._value_layout(col):
+                    col.spans.append(OutputSpan(col.name, kind, start, width, role))
+                    start += width
+                names.extend(col.encoder._feature_names_for(0, col.name))
+            if col.augment:
+                col.spans.append(OutputSpan(col.name, "binary", start, 1, "missing"))
+                names.append(f"{col.name}__missing")
+                start += 1
+            spans.extend(col.spans)
+        self.output_spans_ = spans
+        self.n_features_out_ = start
+        self._feature_names_out_ = np.asarray(names, dtype=object)
+        self.column_encoders_ = {c.name: c.encoder for c in self._columns_}
+        self.n_features_in_ = len(md)
+        if not from_array:
+            self.feature_names_in_ = np.asarray(md.names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    @staticmethod
+    def _value_layout(col: _Column) -> list[tuple[str, int, str]]:
+        enc = col.encoder
+        if isinstance(enc, CategoricalEncoder):
+            if enc.binary_[0]:
+                return [("binary", 1, "value")]
+            return [("softmax", enc._width(0), "category")]
+        inner = enc.encoder_ if isinstance(enc, DatetimeEncoder) else enc
+        if isinstance(inner, GMMEncoder):
+            return [("continuous", 1, "value"), ("softmax", int(inner.n_modes_[0]), "mode")]
+        return [("continuous", 1, "value")]
+
+    def _impute_fill(self, meta: ColumnMetadata, s: pd.Series, mask: np.ndarray) -> Any:
+        if meta.impute_value is not None:
+            value = meta.impute_value
+            if meta.kind == "datetime":
+                value = pd.Timestamp(value)
+                if meta.timezone is not None and value.tzinfo is None:
+                    value = value.tz_localize(meta.timezone)
+            return value
+        obs = s[~mask]
+        if len(obs) == 0:
+            raise MetadataError(f"column {meta.name!r} is entirely missing; missing='impute' needs "
+                                f"an impute_value in the metadata.")
+        if meta.kind in ("continuous", "integer"):
+            mean = float(self._numeric_values(obs, meta.name).mean())
+            return round(mean) if meta.kind == "integer" else mean
+        if meta.kind == "datetime":
+            if not pd.api.types.is_datetime64_any_dtype(obs.dtype):
+                return obs.mode().iloc[0]
+            return obs.mean().floor("s") if obs.dt.unit != "ns" else obs.mean()
+        return obs.mode().iloc[0]  # categorical / boolean: most frequent value
+
+    def _fit_column(self, meta: ColumnMetadata, s: pd.Series, seed: int) -> _Column:
+        name, kind = meta.name, meta.kind
+        col = _Column(meta)
+        if kind == "id":
+            return col
+        mask = missing_mask(s)
+        if mask.any() and not meta.nullable:
+            raise MetadataError(f"column {name!r} has missing values but the metadata says it has "
+                                f"none; set nullable: true for it.")
+        if meta.nullable and meta.missing == "impute":
+            fill = self._impute_fill(meta, s, mask)
+            self.impute_values_[name] = fill
+            col.impute_value = fill
+            if mask.any():
+                s = self._fillna(s, fill, name)
+                mask = np.zeros(len(s), dtype=bool)
+        col.augment = bool(meta.nullable and meta.missing == "augment")
+        dom = self._domain(name)
+        obs = s[~mask] if mask.any() else s
+        all_missing = len(obs) == 0
+
+        if kind in ("continuous", "integer"):
+            values = self._numeric_values(obs, name)
+            bounds = dom.get("bounds", (meta.min, meta.max))
+            enc = GMMEncoder(self.gmm_components, weight_threshold=self.gmm_weight_threshold,
+                             max_fit_samples=self.gmm_max_fit_samples, max_iter=self.gmm_max_iter,
+                             bounds=bounds, random_state=seed)
+            if "gmm_values" in dom:
+                enc.fit(np.asarray(dom["gmm_values"], dtype=np.float64).reshape(-1, 1),
+                        sample_weight=dom.get("gmm_weights"))
+            elif all_missing:  # declared column that is entirely missing: any placeholder
+                enc.fit(np.array([[next((b for b in bounds if b is not None), 0.0)]], dtype=np.float64))
+            else:
+                enc.fit(values.reshape(-1, 1))
+            if kind == "integer":
+                col.decimals = 0
+            elif meta.decimals is not None:
+                if decimals_hold(values, meta.decimals):
+                    col.decimals = meta.decimals
+                else:
+                    warnings.warn(
+                        f"column {name!r}: the data has more than the declared {meta.decimals} "
+                        f"decimals; synthetic values are not rounded (fix decimals in the metadata).",
+                        MetadataWarning, stacklevel=3)
+        elif kind == "datetime":
+            bounds = dom.get("bounds", (meta.min, meta.max))
+            enc = DatetimeEncoder(self.datetime_method, n_components=self.gmm_components,
+                                  weight_threshold=self.gmm_weight_threshold,
+                                  max_fit_samples=self.gmm_max_fit_samples, max_iter=self.gmm_max_iter,
+                                  bounds=None if bounds == (None, None) else bounds,
+                                  datetime_format=meta.datetime_format, random_state=seed)
+            if all_missing:
+                lo = next((b for b in bounds if b is not None), "1970-01-01")
+                placeholder = pd.Series([pd.Timestamp(lo)])
+                if meta.datetime_format is not None:
+                    placeholder = placeholder.dt.strftime(meta.datetime_format).astype(meta.pandas_dtype)
+                else:
+                    tz = getattr(meta.pandas_dtype, "tz", None)
+                    if tz is not None and placeholder.dt.tz is None:
+                        placeholder = placeholder.dt.tz_localize(tz)
+                    placeholder = placeholder.astype(meta.pandas_dtype)
+                obs = placeholder
+            enc.fit(obs.to_frame(name))
+        else:  # categorical / boolean
+            if "categories" in dom:
+                cats = list(dom["categories"])
+            elif meta.has_declared_categories or (kind == "boolean" and meta.categories is not None):
+                cats = list(meta.categories)
+            elif kind == "boolean":
+                cats = [False, True] if pd.api.types.is_bool_dtype(s.dtype) or s.dtype == object else [0, 1]
+            else:
+                cats = None
+            if all_missing:
+                if cats is None:
+                    cats = list(meta.categories) if meta.categories else None
+                if not cats:
+                    raise EncodingError(f"column {name!r} is entirely missing and declares no "
+                                        f"categories; declare them in the metadata or drop it.")
+                obs = pd.Series([cats[0]], dtype=object)
+            binary = kind == "boolean" and cats is not None and len(cats) == 2
+            enc = CategoricalEncoder(
+                categories="auto" if cats is None else [cats],
+                min_frequency=None if kind == "boolean" else self.categorical_min_frequency,
+                handle_unknown=self.handle_unknown, drop="if_binary" if binary else None,
+                random_state=seed)
+            enc.fit(obs.to_frame(name))
+        col.encoder = enc
+        col.value_width = enc._width(0)
+        return col
+
+    @staticmethod
+    def _fillna(s: pd.Series, fill: Any, name: str) -> pd.Series:
+        try:
+            return s.fillna(fill)
+        except (TypeError, ValueError) as exc:
+            raise MetadataError(f"column {name!r}: impute_value {fill!r} does not fit the column "
+                                f"({exc}); fix impute_value in the metadata.") from None
+
+    # ------------------------------------------------------------------------------------------
+    # transform
+    # ------------------------------------------------------------------------------------------
+    def _check_columns(self, X: pd.DataFrame) -> None:
+        names = self.metadata_.names
+        missing = [n for n in names if n not in X.columns]
+        if missing:
+            raise MetadataError(f"column(s) {missing} seen at fit time are missing from X; add them "
+                                f"(same names as in the metadata).")
+        extra = [c for c in X.columns if c not in self.metadata_]
+        if extra:
+            raise MetadataError(f"column(s) {extra} are not in the metadata the encoder was fitted "
+                                f"with; drop them from X or refit with them in the metadata.")
+        if X.columns.duplicated().any():
+            raise MetadataError(f"duplicate column names {X.columns[X.columns.duplicated()].tolist()}.")
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """Encode ``X`` into a C-contiguous 2-D matrix of ``dtype``.
+
+        Raises
+        ------
+        MetadataError
+            Missing or extra columns.
+        EncodingError
+            Unseen category (``handle_unknown="error"``), infinite values, wrong dtype,
+            missing values in a column declared non-nullable.
+        """
+        check_is_fitted(self)
+        X = self._as_frame(X, fitting=False)
+        self._check_columns(X)
+        X = self._drop_rows(X, "transform")
+        n = len(X)
+        out = np.zeros((n, self.n_features_out_), dtype=np.dtype(self.dtype))
+        for col in self._columns_:
+            if col.encoder is None and not col.augment:
+                continue
+            s = X[col.name]
+            mask = missing_mask(s)
+            any_missing = bool(mask.any())
+            if any_missing and not col.meta.nullable:
+                raise EncodingError(f"column {col.name!r} has missing values but was declared "
+                                    f"non-nullable; fill them or set nullable: true in the metadata.")
+            if any_missing and col.impute_value is not None:
+                s, mask, any_missing = self._fillna(s, col.impute_value, col.name), np.zeros(n, bool), False
+            first = col.spans[0].start
+            block = out[:, first:first + col.value_width]
+            if any_missing:
+                tmp = np.zeros((n - int(mask.sum()), col.value_width))
+                self._encode_values(col, s[~mask], tmp)
+                block[~mask] = tmp
+                block[mask] = col.encoder._neutral_row(0)
+            else:
+                self._encode_values(col, s, block)
+            if col.augment:
+                out[:, col.spans[-1].start] = mask
+        return out
+
+    def _encode_values(self, col: _Column, s: pd.Series, out: np.ndarray) -> None:
+        enc = col.encoder
+        try:
+            if col.kind in ("continuous", "integer"):
+                enc._encode_into(0, self._numeric_values(s, col.name), out)
+            elif col.kind == "datetime":
+                enc._encode_into(0, s, out)
+            else:
+                enc._encode_into(0, s, out)
+        except EncodingError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise EncodingError(f"column {col.name!r} cannot be encoded as {col.kind} "
+                                f"(dtype {s.dtype}): {exc}. Check its dtype against the metadata "
+                                f"({col.meta.dtype}).") from None
+
+    # ------------------------------------------------------------------------------------------
+    # inverse
+    # ------------------------------------------------------------------------------------------
+    def inverse_transform(self, Z: np.ndarray) -> pd.DataFrame:
+        """Decode an encoded matrix -- or any model output of the right width -- to a table.
+
+        Softmax groups take their argmax, binary features are thresholded at 0.5,
+        continuous scalars are clipped to [-1, 1]; numeric values are clipped to the bounds,
+        rounded to the column's decimals (integers to 0) and cast to the column dtype; a
+        ``missing`` feature >= 0.5 makes the value missing (NaN, NaT or pd.NA).  ``id``
+        columns get fresh ids ``1..n`` (or ``"id-000001"``... for string ids).
+
+        Returns
+        -------
+        DataFrame
+            The metadata's columns, in order, with their dtypes and a RangeIndex.
+        """
+        check_is_fitted(self)
+        Z = np.asarray(Z)
+        if Z.ndim != 2 or Z.shape[1] != self.n_features_out_:
+            raise EncodingError(f"TableEncoder.inverse_transform expects a 2-D array with "
+                                f"{self.n_features_out_} columns (n_features_out_), got shape {Z.shape}.")
+        if not np.issubdtype(Z.dtype, np.number) and Z.dtype != bool:
+            raise EncodingError(f"TableEncoder.inverse_transform expects numbers, got dtype {Z.dtype}.")
+        if np.isnan(Z).any():
+            raise EncodingError("TableEncoder.inverse_transform got NaN values; the model output "
+                                "must be finite (check the generator for divergence).")
+        n = Z.shape[0]
+        data = {}
+        for col in self._columns_:
+            dtype = col.meta.pandas_dtype
+            if col.kind == "id":
+                data[col.name] = self._fresh_ids(n, dtype)
+                continue
+            mask = (Z[:, col.spans[-1].start] >= 0.5) if col.augment else None
+            first = col.spans[0].start
+            block = np.asarray(Z[:, first:first + col.value_width], dtype=np.float64)
+            enc = col.encoder
+            if col.kind in ("continuous", "integer"):
+                data[col.name] = finalize_numeric(enc._decode(0, block), mask, dtype,
+                                                  decimals=col.decimals, bounds=tuple(enc.bounds_[0]))
+            elif col.kind == "datetime":
+                data[col.name] = enc._restore(0, enc._decode_ticks(0, block), mask)
+            else:
+                codes = enc._decode_codes(0, block, enc._inverse_rng())
+                data[col.name] = self._restore_categories(enc, codes, mask, dtype)
+        # Series with explicit dtypes: pandas >= 3 would turn object arrays of strings into "str"
+        index = pd.RangeIndex(n)
+        return pd.DataFrame({name: pd.Series(values, index=index, copy=False,
+                                             dtype=object if getattr(values, "dtype", None) == object else None)
+                             for name, values in data.items()}, index=index, columns=self.metadata_.names)
+
+    @staticmethod
+    def _fresh_ids(n: int, dtype: Any) -> Any:
+        if pd.api.types.is_numeric_dtype(dtype):
+            ids = np.arange(1, n + 1)
+            return pd.array(ids, dtype=dtype) if pd.api.types.is_extension_array_dtype(dtype) \
+                else ids.astype(dtype)
+        width = max(6, len(str(n)))
+        text = np.strings.add("id-", np.strings.zfill(np.arange(1, n + 1).astype(str), width))
+        return pd.array(text.astype(object), dtype=dtype)
+
+    @staticmethod
+    def _restore_categories(enc: CategoricalEncoder, codes: np.ndarray, mask: np.ndarray | None,
+                            dtype: Any) -> Any:
+        cats = enc.categories_[0]
+        has_mask = mask is not None and bool(mask.any())
+        if isinstance(dtype, pd.CategoricalDtype):
+            remap = dtype.categories.get_indexer(pd.Index(cats, tupleize_cols=False))
+            if (remap >= 0).all():
+                new = remap[codes]
+                if has_mask:
+                    new = np.where(mask, -1, new)
+                return pd.Categorical.from_codes(new, dtype=dtype)
+        values = cats[codes]
+        if cats.dtype != object and pd.api.types.is_numeric_dtype(dtype):
+            return finalize_numeric(values, mask, dtype, decimals=None, bounds=None)
+        if np.dtype(bool) == dtype:
+            return values.astype(bool)
+        if pd.api.types.is_bool_dtype(dtype):  # nullable "boolean"
+            return pd.arrays.BooleanArray(values.astype(bool), mask if has_mask else np.zeros(len(codes), bool))
+        values = values.astype(object)
+        if has_mask:
+            values[mask] = np.nan
+        if dtype == object:  # explicit, or pandas >= 3 would infer the "str" dtype
+            return pd.Series(values, dtype=object, copy=False).to_numpy()
+        return pd.array(values, dtype=dtype) if not isinstance(dtype, pd.CategoricalDtype) \
+            else pd.Categorical(values, dtype=dtype)
+
+    # ------------------------------------------------------------------------------------------
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the output features, ``"<column>__<part>"`` (value, modeK, category,
+        missing...)."""
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
+        return self._feature_names_out_.copy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
