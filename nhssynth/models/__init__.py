@@ -2,3 +2,6 @@
 from .vae import DPVAESynthesizer
 
 __all__ = ["DPVAESynthesizer"]
+from .marginal import MarginalSynthesizer  # noqa: E402
+
+__all__ += ["MarginalSynthesizer"]

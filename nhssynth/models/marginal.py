@@ -1,0 +1,371 @@
+"""Independent-marginals synthesizer: the baseline every evaluation is compared with.
+
+Each column is sampled on its own from (an estimate of) its marginal distribution, so the
+synthetic table has realistic columns and *no* relationship between them.  A model that does
+not beat it on pair trends, detection and utility has learnt nothing about the rows' structure.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import GeneratorMixin, check_n_samples
+from ..exceptions import NonPrivateOperationWarning
+from ..metadata import ColumnMetadata, Metadata, as_metadata
+
+__all__ = ["MarginalSynthesizer"]
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+_BOUND_SHARE = 0.2          # share of a column's epsilon spent on its DP bounds
+_MAX_UNIT_BINS = 100        # integer columns with a range this small get one bin per value
+_MAX_SECONDS = 9.0e9        # datetimes are kept within what pandas can represent
+
+
+def _log_edges(smallest: int) -> np.ndarray:
+    """Public, data-independent bin edges for the DP bound estimate: +-2^k for
+    k = smallest..62 (bins [2^k, 2^(k+1)), mirrored for negatives, plus [-2^smallest, 2^smallest))."""
+    pos = 2.0 ** np.arange(smallest, 63)
+    return np.concatenate([-pos[::-1], pos])
+
+
+_LOG_EDGES = {"continuous": _log_edges(-20), "integer": _log_edges(0)}
+
+
+def _dp_bounds(values: np.ndarray, epsilon: float, rng: np.random.RandomState,
+               integer: bool = False) -> tuple[float, float]:
+    """Epsilon-DP bounds from one noisy histogram over power-of-two bins.
+
+    Every value falls in exactly one of the fixed bins ``_LOG_EDGES`` (values beyond the outer
+    edges are clipped to them), so the count vector has L1 sensitivity 1 under adding/removing
+    a row and Laplace noise of scale ``b = 1/epsilon`` makes it epsilon-DP.  The bounds are the
+    outer edges of the lowest and highest bins whose noisy count exceeds
+    ``b * ln(n_bins / 0.002)`` (so an empty bin passes with probability <= 0.1% over all
+    bins), else of the bin with the largest noisy count: post-processing of the noisy release.
+    """
+    edges = _LOG_EDGES["integer" if integer else "continuous"]
+    x = np.clip(values, edges[0], np.nextafter(edges[-1], 0))
+    counts = np.histogram(x, bins=edges)[0].astype(float)
+    b = 1.0 / epsilon
+    noisy = counts + rng.laplace(scale=b, size=counts.shape)
+    above = np.flatnonzero(noisy > b * np.log(counts.size / 0.002))
+    if above.size == 0:
+        above = np.array([int(np.argmax(noisy))])
+    return float(edges[above[0]]), float(edges[above[-1] + 1])
+
+
+def _numeric(s: pd.Series, col: ColumnMetadata) -> np.ndarray:
+    """Float view (datetimes as seconds since 1970 UTC), NaN where missing."""
+    if col.kind == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            dt = s.dt.tz_convert("UTC") if getattr(s.dtype, "tz", None) is not None \
+                else s.dt.tz_localize("UTC")
+        else:
+            dt = pd.to_datetime(s, format=col.datetime_format, errors="coerce", utc=True)
+        return (dt - _EPOCH).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
+    if col.kind == "boolean" or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+        s = pd.to_numeric(s.astype(object), errors="coerce")
+    return s.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _declared_seconds(value: Any, col: ColumnMetadata) -> float:
+    if col.kind == "datetime":
+        ts = pd.Timestamp(value)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return float((ts - _EPOCH).total_seconds())
+    return float(value)
+
+
+class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
+    """Synthesizer that samples every column independently from its marginal distribution.
+
+    Without ``epsilon`` it is the non-private *independent-columns baseline*: categorical and
+    boolean columns are resampled from their category frequencies, numeric columns with few
+    distinct values from their value frequencies, other numeric and datetime columns by
+    interpolating ``bins`` empirical quantiles.  With ``epsilon`` it is differentially private
+    (pure epsilon-DP, Laplace mechanism, add/remove-one-row neighbours): the budget is split
+    evenly across the non-``id`` columns and each column's histogram (missing values as one
+    more cell) gets Laplace noise of scale ``1 / epsilon_column``.  Histograms are laid over
+
+    * the declared categories or ``min``/``max`` of the metadata (public: no budget spent);
+    * otherwise, for numeric/datetime columns, bounds estimated from a noisy histogram over
+      fixed power-of-two bins (20% of the column's budget; the bounds are powers of two, so the
+      range can be up to twice too wide);
+    * otherwise, for categorical columns, the categories seen in the data: a
+      :class:`~nhssynth.exceptions.NonPrivateOperationWarning` is issued and
+      :meth:`privacy_report` lists it.
+
+    Parameters
+    ----------
+    epsilon : float or None, default None
+        Total privacy budget.  ``None``: no privacy (exact marginals).
+    delta : float, default 0.0
+        Accepted for API symmetry with the other synthesizers; the Laplace mechanism spends
+        ``delta = 0``.
+    bins : int, default 20
+        Number of quantile intervals (non-private) or of equal-width histogram bins (DP) for
+        numeric and datetime columns.
+    random_state : int, RandomState or None, default None
+        Seed for the noise of ``fit`` (``sample`` takes its own ``random_state``).
+    metadata : Metadata, YAML path, dict or None, default None
+        Table metadata; inferred from the data in ``fit`` when ``None``.
+
+    Attributes
+    ----------
+    metadata_ : Metadata
+    marginals_ : dict
+        Per column, the fitted marginal (probabilities, bins or quantiles; never rows).
+    epsilon_ : float
+        Budget spent (``inf`` without ``epsilon``).
+    spends_ : list of dict
+        One entry per DP release: ``stage``, ``epsilon``, ``delta``, ``mechanism``.
+    non_private_ : list of str
+        What was taken from the data without differential privacy.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> from nhssynth.datasets import load_example
+    >>> from nhssynth.models import MarginalSynthesizer
+    >>> df, md = load_example(return_metadata=True)
+    >>> fake = MarginalSynthesizer(epsilon=1.0, metadata=md, random_state=0).fit(df).sample(5, random_state=0)
+    >>> list(fake.columns) == list(df.columns)
+    True
+    """
+
+    def __init__(self, epsilon: float | None = None, delta: float = 0.0, bins: int = 20,
+                 random_state: Any = None, metadata: Any = None) -> None:
+        self.epsilon = epsilon
+        self.delta = delta
+        self.bins = bins
+        self.random_state = random_state
+        self.metadata = metadata
+
+    # ------------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        eps = self.epsilon
+        if eps is not None and (isinstance(eps, bool) or not isinstance(eps, numbers.Real)
+                                or not math.isfinite(eps) or eps <= 0):
+            raise ValueError(f"epsilon must be a positive finite number or None, got {eps!r}.")
+        if isinstance(self.delta, bool) or not isinstance(self.delta, numbers.Real) \
+                or not 0 <= self.delta < 1:
+            raise ValueError(f"delta must be in [0, 1), got {self.delta!r}.")
+        if isinstance(self.bins, bool) or not isinstance(self.bins, numbers.Integral) or self.bins < 1:
+            raise ValueError(f"bins must be a positive integer, got {self.bins!r}.")
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> "MarginalSynthesizer":
+        """Fit one marginal per column of ``X`` (a DataFrame, or a 2-D array)."""
+        self._check_params()
+        if not isinstance(X, pd.DataFrame):
+            arr = np.asarray(X)
+            if arr.ndim != 2:
+                raise ValueError(f"X must be a DataFrame or a 2-D array, got shape {arr.shape}.")
+            X = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+        else:
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        md = as_metadata(self.metadata, X)
+        md.validate(X)
+        rng = check_random_state(self.random_state)
+        learnt = [c for c in md.columns if c.kind != "id"]
+        eps_col = None if self.epsilon is None else float(self.epsilon) / max(len(learnt), 1)
+        self.spends_: list[dict] = []
+        self.non_private_: list[str] = []
+        self.marginals_: dict[str, dict] = {}
+        for col in md.columns:
+            if col.kind == "id":
+                self.marginals_[col.name] = {"type": "id"}
+            elif col.kind in ("categorical", "boolean"):
+                self.marginals_[col.name] = self._fit_categorical(X[col.name], col, eps_col, rng)
+            else:
+                self.marginals_[col.name] = self._fit_numeric(X[col.name], col, eps_col, rng)
+        self.metadata_ = md
+        self.n_features_in_ = X.shape[1]
+        self.epsilon_ = math.inf if self.epsilon is None else float(sum(s["epsilon"] for s in self.spends_))
+        return self
+
+    def _noisy(self, counts: np.ndarray, eps: float, rng, stage: str) -> np.ndarray:
+        noisy = counts + rng.laplace(scale=1.0 / eps, size=counts.shape)
+        self.spends_.append({"stage": stage, "epsilon": eps, "delta": 0.0, "mechanism": "laplace"})
+        return np.clip(noisy, 0.0, None)
+
+    @staticmethod
+    def _normalise(weights: np.ndarray) -> np.ndarray:
+        total = weights.sum()
+        return np.full(weights.shape, 1.0 / weights.size) if total <= 0 else weights / total
+
+    def _fit_categorical(self, s: pd.Series, col: ColumnMetadata, eps, rng) -> dict:
+        nonnull = s.dropna()
+        if col.kind == "boolean":
+            cats = list(col.categories) if col.categories is not None else [False, True]
+            codes = pd.Index([float(c) for c in cats]).get_indexer(_numeric(nonnull, col))
+        else:
+            cats = list(col.categories) if col.categories is not None else \
+                sorted(pd.unique(nonnull.astype(object)), key=lambda v: (str(type(v)), v))
+            codes = pd.Index(cats).get_indexer(nonnull.astype(object))
+        k = len(cats)
+        counts = np.bincount(codes[codes >= 0], minlength=k).astype(float)
+        counts = np.append(counts, float(s.isna().sum())) if col.nullable else counts
+        if eps is None:
+            probs = self._normalise(counts)
+        else:
+            if not col.has_declared_categories and col.kind != "boolean":
+                msg = (f"column {col.name!r}: its categories were read from the data (metadata "
+                       f"domain: data), which is not differentially private; declare them in the "
+                       f"metadata to keep the whole fit private.")
+                warnings.warn(msg, NonPrivateOperationWarning, stacklevel=3)
+                self.non_private_.append(msg)
+            probs = self._normalise(self._noisy(counts, eps, rng, f"{col.name}: category histogram"))
+        p_missing = float(probs[k]) if col.nullable else 0.0
+        probs = self._normalise(probs[:k])
+        return {"type": "categorical", "categories": cats, "probs": probs, "p_missing": p_missing}
+
+    def _fit_numeric(self, s: pd.Series, col: ColumnMetadata, eps, rng) -> dict:
+        v = _numeric(s, col)
+        miss = np.isnan(v)
+        fin = v[~miss]
+        n_missing = float(miss.sum())
+        if eps is None:
+            p_missing = n_missing / max(len(v), 1)
+            distinct, counts = np.unique(fin, return_counts=True)
+            if distinct.size <= 4 * self.bins:
+                return {"type": "points", "values": distinct, "probs": self._normalise(counts.astype(float)),
+                        "p_missing": p_missing}
+            quantiles = np.quantile(fin, np.linspace(0.0, 1.0, self.bins + 1))
+            return {"type": "quantiles", "quantiles": quantiles, "p_missing": p_missing}
+        # --- differentially private histogram over public or DP-estimated bounds -------------
+        if col.has_declared_bounds:
+            lo, hi = _declared_seconds(col.min, col), _declared_seconds(col.max, col)
+            eps_hist = eps
+        else:
+            eps_b = _BOUND_SHARE * eps
+            lo, hi = _dp_bounds(fin, eps_b, rng, integer=col.kind == "integer")
+            self.spends_.append({"stage": f"{col.name}: bounds (power-of-two histogram)",
+                                 "epsilon": eps_b, "delta": 0.0, "mechanism": "laplace"})
+            if col.kind == "datetime":
+                lo, hi = max(lo, -_MAX_SECONDS), min(hi, _MAX_SECONDS)
+            eps_hist = eps - eps_b
+        if col.kind == "integer":
+            lo, hi = math.ceil(lo), math.floor(hi)
+            hi = max(hi, lo)
+        clipped = np.clip(fin, lo, hi)
+        if col.kind == "integer" and hi - lo + 1 <= max(self.bins, _MAX_UNIT_BINS):
+            edges = np.arange(lo, hi + 2) - 0.5
+            kind = "units"
+        else:
+            edges = np.linspace(lo, hi, self.bins + 1) if hi > lo else np.array([lo, lo])
+            kind = "histogram"
+        counts = np.histogram(clipped, bins=edges)[0].astype(float) if hi > lo or kind == "units" \
+            else np.array([float(clipped.size)])
+        if col.nullable:
+            counts = np.append(counts, n_missing)
+        probs = self._normalise(self._noisy(counts, eps_hist, rng, f"{col.name}: histogram"))
+        p_missing = float(probs[-1]) if col.nullable else 0.0
+        probs = self._normalise(probs[:-1] if col.nullable else probs)
+        return {"type": kind, "edges": edges, "probs": probs, "p_missing": p_missing}
+
+    # ------------------------------------------------------------------------------------
+    def sample(self, n_samples: int, *, random_state: Any = None) -> pd.DataFrame:
+        """Draw ``n_samples`` synthetic rows (a DataFrame with the training columns and dtypes).
+
+        Parameters
+        ----------
+        n_samples : int
+        random_state : int, RandomState or None, default None
+            Seed for this draw only; the fitted state is not changed.
+        """
+        check_is_fitted(self, "marginals_")
+        n = check_n_samples(n_samples)
+        rng = self._sample_rng(random_state)
+        out = {}
+        for col in self.metadata_.columns:
+            m = self.marginals_[col.name]
+            out[col.name] = self._sample_column(col, m, n, rng)
+        return pd.DataFrame(out)
+
+    @staticmethod
+    def _sample_column(col: ColumnMetadata, m: dict, n: int, rng) -> pd.Series:
+        if m["type"] == "id":
+            ids = np.arange(n)
+            if pd.api.types.is_numeric_dtype(col.pandas_dtype):
+                return pd.Series(ids).astype(col.pandas_dtype)
+            return pd.Series([f"synthetic-{i}" for i in ids], dtype=object).astype(col.pandas_dtype)
+        missing = rng.random_sample(n) < m["p_missing"]
+        if m["type"] == "categorical":
+            codes = rng.choice(len(m["categories"]), size=n, p=m["probs"])
+            values = np.empty(n, dtype=object)
+            values[:] = [m["categories"][c] for c in codes]
+            values[missing] = np.nan
+            if isinstance(col.pandas_dtype, pd.CategoricalDtype):
+                return pd.Series(pd.Categorical(values, dtype=col.pandas_dtype))
+            return pd.Series(values, dtype=object).astype(col.pandas_dtype)
+        if m["type"] == "points":
+            values = m["values"][rng.choice(len(m["values"]), size=n, p=m["probs"])]
+        elif m["type"] == "quantiles":
+            q = m["quantiles"]
+            values = np.interp(rng.random_sample(n), np.linspace(0.0, 1.0, q.size), q)
+        else:
+            edges = m["edges"]
+            b = rng.choice(len(m["probs"]), size=n, p=m["probs"])
+            if m["type"] == "units":
+                values = (edges[b] + 0.5).astype(float)
+            else:
+                values = edges[b] + rng.random_sample(n) * (edges[b + 1] - edges[b])
+        values = values.astype(float)
+        lo, hi = col.bounds()
+        if col.kind in ("continuous", "integer"):
+            if lo is not None or hi is not None:
+                values = np.clip(values, lo if lo is not None else -np.inf, hi if hi is not None else np.inf)
+            if col.kind == "integer":
+                values = np.round(values)
+            elif col.decimals is not None:
+                values = np.round(values, col.decimals)
+            values[missing] = np.nan
+            if pd.api.types.is_integer_dtype(col.pandas_dtype) \
+                    and not pd.api.types.is_extension_array_dtype(col.pandas_dtype):
+                return pd.Series(values.astype(np.int64)).astype(col.pandas_dtype)
+            return pd.Series(values).astype(col.pandas_dtype)
+        # datetime
+        values = np.clip(values, -_MAX_SECONDS, _MAX_SECONDS)
+        values[missing] = np.nan
+        dt = pd.to_datetime(pd.Series(values), unit="s", utc=True).dt.round("s")
+        if col.timezone is not None:
+            dt = dt.dt.tz_convert(col.timezone)
+        else:
+            dt = dt.dt.tz_localize(None)
+        if col.datetime_format is not None:
+            return dt.dt.strftime(col.datetime_format).where(~missing, None).astype(col.pandas_dtype)
+        return dt.astype(col.pandas_dtype)
+
+    # ------------------------------------------------------------------------------------
+    def privacy_report(self) -> dict:
+        """What the fit spent: ``epsilon``, ``delta``, ``accountant``, ``spends`` (one entry per
+        DP release), ``non_private`` (what was read from the data without DP) and a sentence."""
+        check_is_fitted(self, "marginals_")
+        if self.epsilon is None:
+            return {"epsilon": math.inf, "delta": 0.0, "accountant": None, "private": False,
+                    "mechanism": "none", "spends": [], "non_private": ["all marginals (epsilon=None)"],
+                    "statement": "No differential privacy: every marginal distribution was computed "
+                                 "exactly from the real data."}
+        return {"epsilon": self.epsilon_, "delta": 0.0,
+                "accountant": "basic sequential composition (pure epsilon-DP)",
+                "neighbouring": "add/remove one row", "private": not self.non_private_,
+                "mechanism": "laplace histograms",
+                "spends": [dict(s) for s in self.spends_], "non_private": list(self.non_private_),
+                "statement": (f"Each column's marginal distribution was released with the Laplace "
+                              f"mechanism; the whole fit is ({self.epsilon_:.3g}, 0)-differentially "
+                              f"private" + (" except for the items listed as non-private."
+                                            if self.non_private_ else "."))}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = False
+        return tags
