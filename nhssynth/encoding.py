@@ -30,9 +30,10 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
 
 from .base import OutputSpan
 from .exceptions import EncodingError, MetadataError, MetadataWarning
@@ -172,11 +173,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             return X
         if isinstance(X, pd.Series):
             return X.to_frame()
-        if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
-            arr = np.asarray(X)
-            if arr.ndim != 2:
-                raise ValueError(f"Expected a 2D array or DataFrame, got an array of shape {arr.shape}. "
-                                 f"Reshape your data, e.g. X.reshape(-1, 1) for one column.")
+        if hasattr(X, "__array__") or isinstance(X, (list, tuple)) or sp.issparse(X):
+            # arrays: sklearn's own validation (sparse, complex, empty, 1-D input messages)
+            arr = check_array(X, dtype=None, ensure_all_finite=False, accept_sparse=False,
+                              estimator=self)
             if fitting or not hasattr(self, "metadata_"):
                 names = [f"x{j}" for j in range(arr.shape[1])]
             elif arr.shape[1] == len(self.metadata_):
@@ -610,4 +610,5 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
         tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []  # always returns `dtype` (float32 by default)
         return tags

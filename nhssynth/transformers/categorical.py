@@ -126,7 +126,11 @@ class CategoricalEncoder(ColumnEncoderMixin):
             s = self._as_series(col)
             self._check_no_missing(s, j)
             if isinstance(self.categories, str):
-                cats = _unique_sorted(s)
+                try:
+                    cats = _unique_sorted(s)
+                except TypeError as exc:
+                    raise TypeError(f"CategoricalEncoder: each value must be hashable (argument must "
+                                    f"be a string or a number); column {self._name(j)!r}: {exc}.") from None
             else:
                 cats = list(self.categories[j])
                 if len(set(map(repr, cats))) != len(cats):
@@ -163,8 +167,12 @@ class CategoricalEncoder(ColumnEncoderMixin):
     def _check_no_missing(self, s: pd.Series, j: int) -> None:
         if s.isna().any():
             raise EncodingError(
-                f"column {self._name(j)!r} has missing values; CategoricalEncoder encodes observed "
-                f"values only. Use TableEncoder (missing='augment'/'impute'/'drop') or fill them.")
+                f"column {self._name(j)!r} has missing values (NaN); CategoricalEncoder encodes "
+                f"observed values only. Use TableEncoder (missing='augment'/'impute'/'drop') or "
+                f"fill them.")
+        if pd.api.types.is_float_dtype(s.dtype) and np.isinf(s.to_numpy(dtype=np.float64)).any():
+            raise EncodingError(f"column {self._name(j)!r} holds infinite values (inf), which are "
+                                f"not valid categories; replace them first.")
 
     def _codes(self, s: pd.Series, j: int, fitting: bool = False) -> np.ndarray:
         """Index of each value in ``categories_[j]``; -1 for unknown values (after the check).

@@ -26,6 +26,9 @@ def _as_datetime(col: Any, fmt: str | None, name: str) -> pd.Series:
         return s
     try:
         if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+            if np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).any():
+                raise EncodingError(f"column {name!r} holds infinite values (inf); they are not "
+                                    f"datetimes. Replace them with NaN (missing) first.")
             return pd.to_datetime(s.astype(np.float64), unit="s")  # numbers = POSIX seconds
         return pd.to_datetime(s, format=fmt)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -88,6 +91,8 @@ class DatetimeEncoder(ColumnEncoderMixin):
         Tick range of each column (observed -- **derived from the data** -- or given).
     encoder_ : GMMEncoder or MinMaxEncoder
         Fitted encoder of the scaled ticks.
+    n_iter_ : int
+        Most EM iterations of any column (1 for ``method="minmax"``, which has no iterations).
     n_features_out_, n_features_in_, feature_names_in_
 
     Notes
@@ -118,8 +123,9 @@ class DatetimeEncoder(ColumnEncoderMixin):
             s = _as_datetime(c, self.datetime_format, self._name(j))
             if s.isna().any():
                 raise EncodingError(
-                    f"column {self._name(j)!r} has missing values (NaT); DatetimeEncoder encodes "
-                    f"observed values only. Use TableEncoder or MissingIndicatorEncoder first.")
+                    f"column {self._name(j)!r} has missing values (NaN/NaT) or infinite values "
+                    f"(inf); DatetimeEncoder encodes finite observed values only: "
+                    f"use TableEncoder or MissingIndicatorEncoder first.")
             out.append(s)
         return out
 
@@ -168,6 +174,7 @@ class DatetimeEncoder(ColumnEncoderMixin):
         else:
             self.encoder_ = MinMaxEncoder(bounds=inner_bounds)
         self.encoder_.fit(scaled)
+        self.n_iter_ = getattr(self.encoder_, "n_iter_", 1)
         self.n_features_out_ = self.encoder_.n_features_out_
         return self
 

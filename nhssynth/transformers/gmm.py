@@ -103,8 +103,15 @@ def cover_range(means: np.ndarray, stds: np.ndarray, weights: np.ndarray, lo: fl
     return np.asarray(out_m, dtype=np.float64), np.asarray(out_s, dtype=np.float64), w_arr / w_arr.sum()
 
 
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q) -> np.ndarray:
+    """Inverted-CDF quantiles of sorted distinct values ``x`` with weights ``w``."""
+    cdf = np.cumsum(w)
+    idx = np.searchsorted(cdf, np.asarray(q, dtype=np.float64) * cdf[-1], side="left")
+    return x[np.minimum(idx, len(x) - 1)]
+
+
 def em_1d(x: np.ndarray, w: np.ndarray | None, n_components: int, max_iter: int,
-          weight_threshold: float, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+          weight_threshold: float, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Vectorised EM for a 1-D Gaussian mixture (standardised data), with pruning.
 
     MAP estimate with an inverse-gamma prior on the variances (``var >= 0.01 / (N_k + 1)``,
@@ -112,18 +119,19 @@ def em_1d(x: np.ndarray, w: np.ndarray | None, n_components: int, max_iter: int,
     weights: a mode whose mass falls below ``weight_threshold / 2`` is removed *during* EM
     (its points are re-assigned), the effect the Dirichlet-process prior has in CTGAN's
     ``BayesianGaussianMixture``, at a fraction of the cost.  Initialised at the quantiles,
-    so it is deterministic.  Returns ``(means, stds, weights)`` sorted by mean, with modes
-    lighter than ``weight_threshold`` dropped.
+    so it is deterministic.  Returns ``(means, stds, weights, n_iter)``, sorted by mean, with
+    modes lighter than ``weight_threshold`` dropped.
     """
-    if w is None:  # EM on (unique value, count): much cheaper for discrete columns
+    if w is None:
         x, w = np.unique(x, return_counts=True)
     w = np.asarray(w, dtype=np.float64)
     total = w.sum()
-    means = np.unique(np.quantile(x, (np.arange(n_components) + 0.5) / n_components))
-    var = np.full(len(means), max(np.var(x) / len(means) ** 2, 1e-6))
+    means = np.unique(weighted_quantile(x, w, (np.arange(n_components) + 0.5) / n_components))
+    var = np.full(len(means), max(float(w @ (x - w @ x / total) ** 2) / total / len(means) ** 2, 1e-6))
     weights = np.full(len(means), 1.0 / len(means))
     prev = -np.inf
-    for _ in range(max_iter):
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
         # (K, n) layout: every reduction runs over contiguous memory
         d = x[None, :] - means[:, None]
         logp = (np.log(weights) - 0.5 * np.log(2 * np.pi * var))[:, None] - 0.5 * d * d / var[:, None]
@@ -152,7 +160,7 @@ def em_1d(x: np.ndarray, w: np.ndarray | None, n_components: int, max_iter: int,
         keep = weights == weights.max()
     order = np.argsort(means[keep], kind="stable")
     weights = weights[keep][order]
-    return means[keep][order], np.sqrt(var[keep][order]), weights / weights.sum()
+    return means[keep][order], np.sqrt(var[keep][order]), weights / weights.sum(), n_iter
 
 
 class GMMEncoder(ColumnEncoderMixin):
@@ -187,6 +195,8 @@ class GMMEncoder(ColumnEncoderMixin):
         fitted deviations so that the modes cover the bounds.
     n_modes_ : ndarray of int
         Number of retained modes per column.
+    n_iter_ : int
+        Most EM iterations run for any column (0 if every column is constant).
     bounds_ : ndarray of shape (n_features_in_, 2)
         Clipping range per column; observed min/max (**derived from the data**) unless given.
     n_features_out_ : int
@@ -262,12 +272,14 @@ class GMMEncoder(ColumnEncoderMixin):
         w = None
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64).ravel()
+            if w.shape == (n,) and np.all(w == 0):
+                raise ValueError("GMMEncoder: sample weights are all zero; at least one must be positive.")
             if w.shape != (n,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
                 raise ValueError("GMMEncoder: sample_weight must hold n_samples finite, "
                                  "non-negative weights with a positive sum.")
         rng = check_random_state(self.random_state)
         bounds = resolve_bounds(self.bounds, len(cols), "GMMEncoder")
-        self.means_, self.stds_, self.weights_ = [], [], []
+        self.means_, self.stds_, self.weights_, self.n_iter_ = [], [], [], []
         self.bounds_ = np.empty((len(cols), 2), dtype=np.float64)
         for j, x in enumerate(cols):
             self._check_finite(x, j)
@@ -278,6 +290,7 @@ class GMMEncoder(ColumnEncoderMixin):
             self.weights_.append(wt)
             self.bounds_[j] = (lo, hi)
         self.n_modes_ = np.array([len(m) for m in self.means_], dtype=np.int64)
+        self.n_iter_ = int(max(self.n_iter_))
         self.n_features_out_ = int(np.sum(self.n_modes_ + 1))
         return self
 
@@ -299,18 +312,24 @@ class GMMEncoder(ColumnEncoderMixin):
         else:
             sub, sw = x, w
         sub = np.clip(sub, lo, hi)
-        uniq = np.unique(sub)
-        if len(uniq) == 1:  # constant column: one mode, any positive width works
-            means, stds, weights = uniq.copy(), np.ones(1), np.ones(1)
+        # Work on (distinct value, total weight): repeated rows and integer weights give the
+        # same fit, and discrete columns cost almost nothing.
+        vals, inverse = np.unique(sub, return_inverse=True)
+        cnt = np.bincount(inverse.ravel(), weights=sw, minlength=len(vals)).astype(np.float64)
+        vals, cnt = vals[cnt > 0], cnt[cnt > 0]
+        if len(vals) == 1:  # constant column: one mode, any positive width works
+            means, stds, weights, n_iter = vals.copy(), np.ones(1), np.ones(1), 0
         else:
             # robust standardisation: outliers must not set the scale of the prior
-            q1, center, q3 = np.percentile(sub, [25, 50, 75])
-            scale = (q3 - q1) / 1.349 if q3 > q1 else float(sub.std())
-            means, stds, weights = em_1d((sub - center) / scale, sw, min(self.n_components, len(uniq)),
+            q1, center, q3 = weighted_quantile(vals, cnt, [0.25, 0.5, 0.75])
+            mean = float(cnt @ vals / cnt.sum())
+            scale = (q3 - q1) / 1.349 if q3 > q1 else float(np.sqrt(cnt @ (vals - mean) ** 2 / cnt.sum()))
+            means, stds, weights, n_iter = em_1d((vals - center) / scale, cnt, min(self.n_components, len(vals)),
                                          self.max_iter, self.weight_threshold)
             means, stds = means * scale + center, stds * scale
         means, stds, weights = cover_range(means, np.maximum(stds, 1e-12 * max(1.0, abs(lo), abs(hi))),
                                            weights, lo, hi)
+        self.n_iter_.append(n_iter)
         return means, stds, weights, lo, hi
 
     # -- transform ----------------------------------------------------------------------------
