@@ -10,7 +10,7 @@ from nhssynth import Metadata, NonPrivateOperationWarning, NotFittedError
 from nhssynth.metrics import column_shapes
 from nhssynth.models import MarginalSynthesizer
 
-from ._metrics_data import make_table
+from .test_metrics_data import make_table
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from nhssynth import Metadata
 from nhssynth.metrics import evaluate
 from nhssynth.models import MarginalSynthesizer
 
-from ._metrics_data import make_table
+from .test_metrics_data import make_table
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from nhssynth import Metadata
 from nhssynth.metrics import (column_pair_trends, column_shapes, coverage, detection, ks_complement,
                               missing_similarity, relationship_score, tv_complement)
 
-from ._metrics_data import make_table, shuffle_columns
+from .test_metrics_data import make_table, shuffle_columns
 
 
 @pytest.fixture(scope="module")

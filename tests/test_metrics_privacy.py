@@ -6,7 +6,7 @@ import pytest
 from nhssynth import Metadata
 from nhssynth.metrics import dcr, exact_copy_rate, membership_inference, nearest_distances, nndr
 
-from ._metrics_data import make_table
+from .test_metrics_data import make_table
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from nhssynth import Metadata
 from nhssynth.metrics import get_scorer, get_scorer_names
 from nhssynth.models import MarginalSynthesizer
 
-from ._metrics_data import make_table
+from .test_metrics_data import make_table
 
 ALL = {"fidelity", "quality", "column_shapes", "missing_similarity", "column_pair_trends",
        "relationships", "coverage", "range_coverage", "category_coverage", "detection", "utility",

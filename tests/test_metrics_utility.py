@@ -5,7 +5,7 @@ from nhssynth import Metadata
 from nhssynth.metrics import tstr
 from nhssynth.metrics.utility import task_of
 
-from ._metrics_data import make_table, shuffle_columns
+from .test_metrics_data import make_table, shuffle_columns
 
 
 @pytest.fixture(scope="module")

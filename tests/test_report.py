@@ -12,7 +12,7 @@ from nhssynth.models import MarginalSynthesizer
 from nhssynth.plotting import (plot_correlation_difference, plot_dcr, plot_epsilon_curve,
                                plot_marginals, save_figure)
 
-from ._metrics_data import make_table
+from .test_metrics_data import make_table
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Small correlated tables with every column kind, shared by the metrics tests."""
+"""Helpers (no tests): small correlated tables with every column kind, shared by the metrics tests."""
 from __future__ import annotations
 
 import numpy as np
