@@ -376,7 +376,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             elif meta.decimals is not None:
                 if decimals_hold(values, meta.decimals):
                     col.decimals = meta.decimals
-                else:
+                elif self.metadata is not None:  # inferred decimals are a guess: no warning
                     warnings.warn(
                         f"column {name!r}: the data has more than the declared {meta.decimals} "
                         f"decimals; synthetic values are not rounded (fix decimals in the metadata).",

@@ -181,7 +181,12 @@ class CategoricalEncoder(ColumnEncoderMixin):
         so the common case costs one hash lookup per value).
         """
         cats = pd.Index(self.categories_[j], tupleize_cols=False)
-        codes = np.asarray(pd.Categorical(s, categories=cats).codes, dtype=np.int64)
+        if isinstance(s.dtype, pd.CategoricalDtype):  # recode the codes, no hashing of values
+            recode = np.append(cats.get_indexer(s.cat.categories), -1)
+            codes = recode[s.cat.codes.to_numpy()]
+        else:
+            codes = cats.get_indexer(s.to_numpy())
+        codes = np.asarray(codes, dtype=np.int64)
         unknown = codes < 0
         if unknown.any():
             self._check_no_missing(s[unknown], j)

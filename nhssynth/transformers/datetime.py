@@ -232,7 +232,7 @@ class DatetimeEncoder(ColumnEncoderMixin):
         out = np.asarray(text, dtype=object)
         if has_mask:
             out[mask] = np.nan
-        return pd.array(out, dtype=dtype)
+        return out if dtype == object else pd.array(out, dtype=dtype)
 
     def inverse_transform(self, X: Any) -> pd.DataFrame:
         """Decode any matrix of the right width to a DataFrame of the original dtypes."""
@@ -241,7 +241,9 @@ class DatetimeEncoder(ColumnEncoderMixin):
         out, start = {}, 0
         for j, name in enumerate(names):
             width = self._width(j)
-            out[name] = self._restore(j, self._decode_ticks(j, Z[:, start:start + width]))
+            values = self._restore(j, self._decode_ticks(j, Z[:, start:start + width]))
+            # explicit object dtype: pandas >= 3 would infer "str" for strings
+            out[name] = pd.Series(values, dtype=object if getattr(values, "dtype", None) == object else None)
             start += width
         return pd.DataFrame(out)
 
