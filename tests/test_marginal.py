@@ -116,3 +116,12 @@ def test_example_dataset_round_trip():
     fake = MarginalSynthesizer(epsilon=3.0, metadata=md, random_state=0).fit(df).sample(500, random_state=0)
     assert fake.dtypes.equals(df.dtypes)
     md.validate(fake)
+
+
+def test_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(MarginalSynthesizer(), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert not failed

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..base import GeneratorMixin, check_n_samples
 from ..exceptions import NonPrivateOperationWarning
@@ -164,10 +164,8 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: Any = None) -> "MarginalSynthesizer":
         """Fit one marginal per column of ``X`` (a DataFrame, or a 2-D array)."""
         self._check_params()
-        if not isinstance(X, pd.DataFrame):
-            arr = np.asarray(X)
-            if arr.ndim != 2:
-                raise ValueError(f"X must be a DataFrame or a 2-D array, got shape {arr.shape}.")
+        if not isinstance(X, pd.DataFrame):  # arrays: numeric only (DataFrames keep dtypes)
+            arr = check_array(X, dtype="numeric", ensure_all_finite="allow-nan")
             X = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
         else:
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
