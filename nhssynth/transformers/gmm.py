@@ -141,6 +141,8 @@ def em_1d(x: np.ndarray, w: np.ndarray | None, n_components: int, max_iter: int,
         ll = float(w @ (mx + np.log(ssum))) / total
         r = p * (w / ssum)                                # weighted responsibilities (K, n)
         nk = r.sum(axis=1)
+        if not np.all(np.isfinite(nk)):  # numerically degenerate data: keep the last estimate
+            break
         alive = nk > 0.5 * weight_threshold * total
         if not alive.any():
             alive = nk == nk.max()
@@ -324,10 +326,12 @@ class GMMEncoder(ColumnEncoderMixin):
             q1, center, q3 = weighted_quantile(vals, cnt, [0.25, 0.5, 0.75])
             mean = float(cnt @ vals / cnt.sum())
             scale = (q3 - q1) / 1.349 if q3 > q1 else float(np.sqrt(cnt @ (vals - mean) ** 2 / cnt.sum()))
+            magnitude = float(np.abs(vals).max())
+            scale = max(scale, 1e-9 * magnitude, 1e-300)  # degenerate spreads (e.g. 0 and 1e-288)
             means, stds, weights, n_iter = em_1d((vals - center) / scale, cnt, min(self.n_components, len(vals)),
                                          self.max_iter, self.weight_threshold)
             means, stds = means * scale + center, stds * scale
-        means, stds, weights = cover_range(means, np.maximum(stds, 1e-12 * max(1.0, abs(lo), abs(hi))),
+        means, stds, weights = cover_range(means, np.maximum(stds, 1e-12 * max(abs(lo), abs(hi), 1e-290)),
                                            weights, lo, hi)
         self.n_iter_.append(n_iter)
         return means, stds, weights, lo, hi
@@ -349,35 +353,42 @@ class GMMEncoder(ColumnEncoderMixin):
     def _encode_into(self, j: int, x: np.ndarray, out: np.ndarray) -> None:
         mu, sd, wt = self.means_[j], self.stds_[j], self.weights_[j]
         lo, hi = self.bounds_[j]
-        K = len(mu)
-        # Mode choice in float32 (it only needs to be consistent); the scalar in float64.
-        # The float32 test uses a slightly smaller limit so that the float64 scalar of the
-        # chosen mode is always inside [-0.99, 0.99].
-        f32 = np.float32
-        log_w = (np.log(wt) - np.log(sd)).astype(f32)
-        inv_sd, mu_sd = (1.0 / sd).astype(f32), (mu / sd).astype(f32)
-        limit = f32((4 * _INSIDE * (1 - 1e-5)) ** 2)
-        modes = np.arange(K)
-        q = np.empty((min(_CHUNK, len(x)), K), dtype=f32)
-        pen = np.empty(q.shape, dtype=bool)
+        modes = np.arange(len(mu))
+        # The mode choice runs in float32 when the column's scales allow it (2x less memory
+        # traffic); the scalar is always computed in float64, and the few rows whose float32
+        # choice was off by round-off are redone in float64.
+        with np.errstate(over="ignore", invalid="ignore"):
+            f32_ok = bool(np.all(np.isfinite((np.r_[1.0 / sd, mu / sd] * max(1.0, abs(lo), abs(hi)))
+                                             .astype(np.float32))))
+        ftype = np.float32 if f32_ok else np.float64
         for a in range(0, len(x), _CHUNK):
             xc = np.clip(x[a:a + _CHUNK], lo, hi)
-            n = len(xc)
-            qq, pp = q[:n], pen[:n]
-            np.multiply(xc.astype(f32)[:, None], inv_sd, out=qq)
-            qq -= mu_sd
-            np.square(qq, out=qq)                 # squared standardised distance
-            np.greater(qq, limit, out=pp)         # scalar would leave [-0.99, 0.99]
-            qq *= f32(-0.5)
-            qq += log_w                           # log responsibility (unnormalised)
-            np.putmask(qq, pp, -np.inf)
-            k = np.argmax(qq, axis=1)
-            none = np.take_along_axis(pp, k[:, None], axis=1)[:, 0]
-            if none.any():  # only for values outside the covered bounds (cannot happen in [lo, hi])
-                zabs = np.abs((xc[none, None] - mu) / sd)
-                k[none] = np.argmin(zabs, axis=1)
-            out[a:a + n, 0] = np.clip((xc - mu[k]) / (4.0 * sd[k]), -1.0, 1.0)
-            np.equal(k[:, None], modes, out=out[a:a + n, 1:])
+            k = self._choose_modes(j, xc, ftype)
+            s = (xc - mu[k]) / (4.0 * sd[k])
+            off = np.abs(s) > _INSIDE
+            if off.any() and ftype is np.float32:
+                k[off] = self._choose_modes(j, xc[off], np.float64)
+                s[off] = (xc[off] - mu[k[off]]) / (4.0 * sd[k[off]])
+            out[a:a + len(xc), 0] = np.clip(s, -1.0, 1.0)
+            np.equal(k[:, None], modes, out=out[a:a + len(xc), 1:])
+
+    def _choose_modes(self, j: int, xc: np.ndarray, ftype) -> np.ndarray:
+        """Argmax responsibility among the modes where |scalar| <= 0.99 (vectorised)."""
+        mu, sd, wt = self.means_[j], self.stds_[j], self.weights_[j]
+        log_w = (np.log(wt) - np.log(sd)).astype(ftype)
+        inv_sd, mu_sd = (1.0 / sd).astype(ftype), (mu / sd).astype(ftype)
+        q = xc.astype(ftype)[:, None] * inv_sd
+        q -= mu_sd
+        np.square(q, out=q)                   # squared standardised distance
+        pen = q > ftype((4 * _INSIDE) ** 2)   # scalar would leave [-0.99, 0.99]
+        q *= ftype(-0.5)
+        q += log_w                            # log responsibility (unnormalised)
+        np.putmask(q, pen, -np.inf)
+        k = np.argmax(q, axis=1)
+        none = np.take_along_axis(pen, k[:, None], axis=1)[:, 0]
+        if none.any():  # only for values outside the covered bounds (cannot happen in [lo, hi])
+            k[none] = np.argmin(np.abs((xc[none, None] - mu) / sd), axis=1)
+        return k
 
     def _width(self, j: int) -> int:
         return 1 + int(self.n_modes_[j])

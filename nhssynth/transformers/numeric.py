@@ -114,6 +114,22 @@ def decimals_hold(x: np.ndarray, decimals: int, rtol: float = 1e-9) -> bool:
     return bool(np.all(np.abs(r - x) <= rtol * np.maximum(np.abs(x), 1e-300)))
 
 
+def _grid_bounds(bounds: tuple[float, float], decimals: int) -> tuple[float, float]:
+    """Bounds moved onto the ``decimals`` grid, inwards -- unless they are on it up to 1e-9
+    relative (then they round to themselves, like the training values that satisfied the
+    decimals)."""
+    lo, hi = bounds
+    scale = 10.0 ** decimals
+    lo_r, hi_r = np.round(lo, decimals), np.round(hi, decimals)
+    if abs(lo_r - lo) > 1e-9 * abs(lo) and lo_r < lo:
+        lo_r = np.ceil(lo * scale) / scale
+    if abs(hi_r - hi) > 1e-9 * abs(hi) and hi_r > hi:
+        hi_r = np.floor(hi * scale) / scale
+    if lo_r > hi_r:  # no grid point inside: the (rounded) midpoint
+        lo_r = hi_r = np.round(0.5 * (lo + hi), decimals)
+    return float(lo_r), float(hi_r)
+
+
 def finalize_numeric(values: np.ndarray, mask: np.ndarray | None, dtype: Any, *,
                      decimals: int | None, bounds: tuple[float, float] | None) -> Any:
     """Clip, round and cast decoded floats to ``dtype``; missing where ``mask``.
@@ -139,11 +155,8 @@ def finalize_numeric(values: np.ndarray, mask: np.ndarray | None, dtype: Any, *,
         v = np.clip(v, bounds[0], bounds[1])
     if decimals is not None:
         v = np.round(v, decimals)
-        if bounds is not None:  # rounding up past a bound that is not a multiple of 10**-d
-            lo, hi = bounds
-            scale = 10.0 ** decimals
-            v = np.where(v > hi, np.floor(hi * scale) / scale, v)
-            v = np.where(v < lo, np.ceil(lo * scale) / scale, v)
+        if bounds is not None:  # keep rounded values inside the bounds, on the decimal grid
+            v = np.clip(v, *_grid_bounds(bounds, decimals))
     dtype = pd.api.types.pandas_dtype(dtype)
     has_mask = mask is not None and bool(mask.any())
     if isinstance(dtype, pd.api.types.CategoricalDtype) or dtype == object:
