@@ -328,7 +328,11 @@ class GMMEncoder(ColumnEncoderMixin):
             scale = (q3 - q1) / 1.349 if q3 > q1 else float(np.sqrt(cnt @ (vals - mean) ** 2 / cnt.sum()))
             magnitude = float(np.abs(vals).max())
             scale = max(scale, 1e-9 * magnitude, 1e-300)  # degenerate spreads (e.g. 0 and 1e-288)
-            means, stds, weights, n_iter = em_1d((vals - center) / scale, cnt, min(self.n_components, len(vals)),
+            # The extreme tails (less mass than a mode may have) are winsorised for EM: a lone
+            # outlier would otherwise inflate a mode's variance; cover_range gives it a mode.
+            t = min(self.weight_threshold / 2, 0.05)
+            tail_lo, tail_hi = weighted_quantile(vals, cnt, [t, 1 - t]) if t > 0 else (vals[0], vals[-1])
+            means, stds, weights, n_iter = em_1d((np.clip(vals, tail_lo, tail_hi) - center) / scale, cnt, min(self.n_components, len(vals)),
                                          self.max_iter, self.weight_threshold)
             means, stds = means * scale + center, stds * scale
         means, stds, weights = cover_range(means, np.maximum(stds, 1e-12 * max(abs(lo), abs(hi), 1e-290)),
