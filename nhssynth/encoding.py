@@ -472,11 +472,11 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             if col.encoder is None and not col.augment:
                 continue
             s = X[col.name]
-            mask = missing_mask(s)
-            any_missing = bool(mask.any())
-            if any_missing and not col.meta.nullable:
-                raise EncodingError(f"column {col.name!r} has missing values but was declared "
-                                    f"non-nullable; fill them or set nullable: true in the metadata.")
+            if col.meta.nullable:
+                mask = missing_mask(s)
+                any_missing = bool(mask.any())
+            else:  # missing values are caught by the value encoding (cheaper than an isna pass)
+                mask, any_missing = None, False
             if any_missing and col.impute_value is not None:
                 s, mask, any_missing = self._fillna(s, col.impute_value, col.name), np.zeros(n, bool), False
             first = col.spans[0].start
@@ -496,8 +496,13 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         enc = col.encoder
         try:
             if col.kind in ("continuous", "integer"):
-                enc._encode_into(0, self._numeric_values(s, col.name), out)
+                values = self._numeric_values(s, col.name)
+                if np.isnan(values).any():
+                    self._raise_non_nullable(col)
+                enc._encode_into(0, values, out)
             elif col.kind == "datetime":
+                if pd.api.types.is_datetime64_any_dtype(s.dtype) and s.isna().any():
+                    self._raise_non_nullable(col)
                 enc._encode_into(0, s, out)
             else:
                 enc._encode_into(0, s, out)
@@ -507,6 +512,11 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             raise EncodingError(f"column {col.name!r} cannot be encoded as {col.kind} "
                                 f"(dtype {s.dtype}): {exc}. Check its dtype against the metadata "
                                 f"({col.meta.dtype}).") from None
+
+    @staticmethod
+    def _raise_non_nullable(col: _Column) -> None:
+        raise EncodingError(f"column {col.name!r} has missing values but was declared "
+                            f"non-nullable; fill them or set nullable: true in the metadata.")
 
     # ------------------------------------------------------------------------------------------
     # inverse
@@ -544,7 +554,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                 continue
             mask = (Z[:, col.spans[-1].start] >= 0.5) if col.augment else None
             first = col.spans[0].start
-            block = np.asarray(Z[:, first:first + col.value_width], dtype=np.float64)
+            block = Z[:, first:first + col.value_width]  # a view: argmax needs no float64 copy
             enc = col.encoder
             if col.kind in ("continuous", "integer"):
                 data[col.name] = finalize_numeric(enc._decode(0, block), mask, dtype,

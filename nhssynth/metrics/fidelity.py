@@ -21,6 +21,8 @@ from ._encoding import (TableEmbedding, category_codes, check_frames, is_numeric
 __all__ = ["ks_complement", "tv_complement", "column_shapes", "missing_similarity",
            "column_pair_trends", "relationship_score", "coverage", "detection"]
 
+_MAX_PAIR_CATEGORIES = 50  # contingency tables lump rarer categories into "other"
+
 
 # --------------------------------------------------------------------------------------------
 # one column
@@ -125,6 +127,13 @@ def _discretise(metadata, real: pd.DataFrame, synthetic: pd.DataFrame, bins: int
         else:
             (cr, cs), labels = category_codes(col, real[col.name], synthetic[col.name])
             k = len(labels)
+            if k > _MAX_PAIR_CATEGORIES:  # keep the most frequent real categories, lump the rest
+                freq = np.bincount(cr[cr < k], minlength=k)
+                top = np.argsort(-freq, kind="stable")[:_MAX_PAIR_CATEGORIES - 1]
+                remap = np.full(k + 1, _MAX_PAIR_CATEGORIES - 1)
+                remap[top] = np.arange(top.size)
+                remap[k] = _MAX_PAIR_CATEGORIES  # missing
+                cr, cs, k = remap[cr], remap[cs], _MAX_PAIR_CATEGORIES
         out[col.name] = (cr.astype(np.int64), cs.astype(np.int64), k + 1)
     return out
 
@@ -137,7 +146,8 @@ def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: An
       ``1 - |r_real - r_synthetic| / 2`` with Pearson's r on the rows where both are present;
     * any other pair: contingency similarity ``1 - TVD`` between the two joint frequency
       tables, numeric columns cut into ``bins`` quantile bins of the real data and missing values
-      counted as their own category.
+      counted as their own category (categories beyond the 49 most frequent real ones are
+      lumped together).
 
     Besides ``score``, each row has ``independent``: the score that a synthetic table with
     *independent* columns and exact marginals would get (``1 - |r_real| / 2``, or ``1 - TVD``

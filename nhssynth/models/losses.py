@@ -46,6 +46,27 @@ class SpanLayout:
         self.softmax_features = index[mask]
         self.n_continuous = len(self.continuous)
         self.n_features = n_features
+        # Gates: a column's value blocks are only scored on rows where it is observed (its
+        # "missing" indicator is 0).  Otherwise the fill value used for missing rows would be
+        # learnt as if it were data, skewing the distribution of observed values.  Index
+        # ``n_features`` points at an always-zero padding column (= no gate).
+        missing_of = {s.column: s.start for s in spans if s.kind == "binary" and s.role == "missing"}
+
+        def gate(s: OutputSpan) -> int:
+            return n_features if s.role == "missing" else missing_of.get(s.column, n_features)
+
+        self.continuous_gate = torch.tensor([gate(s) for s in spans if s.kind == "continuous"
+                                             for _ in range(s.width)], dtype=torch.long)
+        self.binary_gate = torch.tensor([gate(s) for s in spans if s.kind == "binary"
+                                         for _ in range(s.width)], dtype=torch.long)
+        self.softmax_gate = torch.tensor([gate(s) for s in groups], dtype=torch.long)
+        self.has_gates = bool(missing_of)
+
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-row weights (1 = observed) for continuous features, softmax groups, binaries."""
+        padded = torch.cat([x, x.new_zeros(x.shape[0], 1)], dim=1)
+        return (1.0 - padded[:, self.continuous_gate], 1.0 - padded[:, self.softmax_gate],
+                1.0 - padded[:, self.binary_gate])
 
     def group_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits arranged ``(batch, n_groups, max_width)``, padding set to ``-inf``."""
@@ -65,18 +86,20 @@ def reconstruction_loss(x: torch.Tensor, out: torch.Tensor, raw_log_scale: torch
     modes, categories, missingness folded into categories) and Bernoulli for binary features.
     """
     loss = x.new_zeros(x.shape[0])
+    g_cont, g_soft, g_bin = layout.gates(x)
     if layout.n_continuous:
         xc = x[:, layout.continuous]
         mc = out[:, layout.continuous]
         log_s = squash_log_scale(raw_log_scale)
-        loss = loss + (0.5 * ((xc - mc) * torch.exp(-log_s)).pow(2) + log_s).sum(dim=1)
+        loss = loss + ((0.5 * ((xc - mc) * torch.exp(-log_s)).pow(2) + log_s) * g_cont).sum(dim=1)
     if layout.softmax_index.shape[0]:
-        lse = torch.logsumexp(layout.group_logits(out), dim=2).sum(dim=1)
-        picked = (x[:, layout.softmax_features] * out[:, layout.softmax_features]).sum(dim=1)
-        loss = loss + lse - picked
+        lse = torch.logsumexp(layout.group_logits(out), dim=2)
+        picked = (x[:, layout.softmax_index] * out[:, layout.softmax_index]
+                  * layout.softmax_mask).sum(dim=2)
+        loss = loss + ((lse - picked) * g_soft).sum(dim=1)
     if len(layout.binary):
-        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
-            out[:, layout.binary], x[:, layout.binary], reduction="none").sum(dim=1)
+        loss = loss + (torch.nn.functional.binary_cross_entropy_with_logits(
+            out[:, layout.binary], x[:, layout.binary], reduction="none") * g_bin).sum(dim=1)
     return loss
 
 

@@ -1,6 +1,7 @@
 """DPVAESynthesizer: a tabular variational auto-encoder trained with DP-SGD."""
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import numbers
@@ -411,6 +412,30 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             return frame.to_numpy(dtype=np.float64)
         return frame
 
+    def score_samples(self, X) -> np.ndarray:
+        """Evidence lower bound (ELBO) of each row under the model; higher = more typical.
+
+        Uses the posterior mean (no sampling), so scores are deterministic.  Used by
+        :func:`nhssynth.privacy.audit` as a white-box membership score.
+        """
+        check_is_fitted(self, "network_")
+        if self.encoder_ is not None:
+            frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(
+                _as_2d_numeric(X, min_samples=1), columns=[f"x{i}" for i in range(self.n_features_in_)])
+            Z = self.encoder_.transform(frame)
+        else:
+            Z = np.asarray(X, dtype=np.float32)
+        layout = SpanLayout(self.output_spans_, self.network_.n_features)
+        from .losses import kl_divergence, reconstruction_loss
+        # float64 copy: scores must not depend on how rows are batched (BLAS blocking in float32)
+        net = copy.deepcopy(self.network_).double()
+        with torch.no_grad():
+            x = torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float64)).to(self.device)
+            mu, logvar = net.encode(x)
+            out, raw = net.decode(mu)
+            loss = reconstruction_loss(x, out, raw, layout) + kl_divergence(mu, logvar)
+        return -loss.cpu().numpy().astype(np.float64)
+
     # ------------------------------------------------------------------------------------
     # privacy report, persistence, sklearn tags
     # ------------------------------------------------------------------------------------
@@ -454,10 +479,11 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         return tags
 
 
-def _as_2d_numeric(X) -> np.ndarray:
+def _as_2d_numeric(X, min_samples: int = 2) -> np.ndarray:
     from sklearn.utils.validation import check_array
     try:
-        return check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", ensure_min_samples=2)
+        return check_array(X, dtype=np.float64, ensure_all_finite="allow-nan",
+                           ensure_min_samples=min_samples)
     except ValueError as exc:
         raise ValueError(f"DPVAESynthesizer.fit: {exc}") from None
 

@@ -8,11 +8,19 @@ approximation that can *under*-report epsilon, so it is refused here.
 from __future__ import annotations
 
 import math
+import warnings
+
+import numpy as np
 from functools import lru_cache
 
 from ..exceptions import PrivacyBudgetError
 
-__all__ = ["ACCOUNTANTS", "check_accountant", "compute_epsilon", "solve_noise_multiplier"]
+__all__ = ["ACCOUNTANTS", "check_accountant", "compute_epsilon", "compose_epsilon",
+           "solve_noise_multiplier"]
+
+# One accountant entry: (noise_multiplier, sample_rate, steps) of a (subsampled) Gaussian
+# mechanism.  A Gaussian mechanism applied once to the whole table is (z, 1.0, 1).
+History = tuple
 
 ACCOUNTANTS = ("prv", "rdp")
 _MAX_NOISE = 1e4
@@ -27,7 +35,6 @@ def check_accountant(name: str) -> str:
     return name
 
 
-@lru_cache(maxsize=4096)
 def compute_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
                     accountant: str = "prv") -> float:
     """Epsilon spent by ``steps`` Poisson-subsampled Gaussian steps (an upper bound).
@@ -44,33 +51,56 @@ def compute_epsilon(noise_multiplier: float, sample_rate: float, steps: int, del
         Target delta.
     accountant : {"prv", "rdp"}
     """
+    return compose_epsilon(((noise_multiplier, sample_rate, steps),), delta, accountant)
+
+
+@lru_cache(maxsize=4096)
+def compose_epsilon(history: History, delta: float, accountant: str = "prv") -> float:
+    """Epsilon of the adaptive composition of several (subsampled) Gaussian mechanisms.
+
+    ``history`` is a tuple of ``(noise_multiplier, sample_rate, steps)`` entries, e.g. the DP
+    preprocessing histograms ``(z, 1.0, 1)`` followed by DP-SGD ``(sigma, q, T)``.  Composing
+    them in one accountant is tighter than adding their epsilons.
+    """
     check_accountant(accountant)
-    if steps <= 0:
+    history = tuple((float(z), float(q), int(t)) for z, q, t in history if t > 0)
+    if not history:
         return 0.0
-    if noise_multiplier <= 0:
+    if any(z <= 0 for z, _, _ in history):
         return math.inf
-    if accountant == "prv":
-        from opacus.accountants import PRVAccountant
-        acc = PRVAccountant()
-        acc.history = [(noise_multiplier, sample_rate, steps)]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        # opacus warns about q=1 entries and the alpha range; neither affects the bound's validity
+        warnings.simplefilter("ignore")
+        return _compose(history, delta, accountant)
+
+
+def _compose(history, delta: float, accountant: str) -> float:
+    from opacus.accountants import PRVAccountant, RDPAccountant
+
+    rdp = RDPAccountant()
+    rdp.history = list(history)
+    rdp_eps = float(rdp.get_epsilon(delta=delta))
+    # PRV's discretisation grows with epsilon and can exhaust memory far outside the useful
+    # range; both are upper bounds, so above ~30 the RDP bound is reported.
+    if accountant == "rdp" or rdp_eps > 30:
+        return rdp_eps
+    acc = PRVAccountant()
+    acc.history = list(history)
+    try:
         # eps_error bounds the numerical error; PRVAccountant returns the *upper* bound.
-        try:
-            return float(acc.get_epsilon(delta=delta, eps_error=0.01))
-        except (ValueError, RuntimeError, FloatingPointError):
-            # the PRV discretisation fails for extreme (tiny) noise; RDP still bounds it
-            pass
-    from opacus.accountants import RDPAccountant
-    acc = RDPAccountant()
-    acc.history = [(noise_multiplier, sample_rate, steps)]
-    return float(acc.get_epsilon(delta=delta))
+        return min(rdp_eps, float(acc.get_epsilon(delta=delta, eps_error=0.01)))
+    except (ValueError, RuntimeError, FloatingPointError, MemoryError):
+        return rdp_eps
 
 
 def solve_noise_multiplier(target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                           accountant: str = "prv", rel_tol: float = 0.005) -> float:
+                           accountant: str = "prv", rel_tol: float = 0.005,
+                           prior: History = ()) -> float:
     """Smallest noise multiplier (to ``rel_tol``) whose epsilon does not exceed the target.
 
     The returned value is verified: ``compute_epsilon(result, ...) <= target_epsilon``, so a
-    training run of ``steps`` steps never overspends.
+    training run of ``steps`` steps never overspends.  ``prior`` holds accountant entries
+    already spent (DP preprocessing); the target then bounds their composition with training.
 
     Raises
     ------
@@ -80,7 +110,11 @@ def solve_noise_multiplier(target_epsilon: float, delta: float, sample_rate: flo
     """
     if not target_epsilon > 0:
         raise PrivacyBudgetError(f"epsilon must be > 0, got {target_epsilon}.")
-    eps = lambda s: compute_epsilon(round(s, 12), sample_rate, steps, delta, accountant)  # noqa: E731
+    prior = tuple(prior)
+    eps = lambda s: compose_epsilon(prior + ((round(s, 12), sample_rate, steps),), delta, accountant)  # noqa: E731
+    if compose_epsilon(prior, delta, accountant) >= target_epsilon:
+        raise PrivacyBudgetError(f"preprocessing alone spends the whole epsilon={target_epsilon}; "
+                                 f"declare bounds/categories in the metadata or raise epsilon.")
     hi = 1.0
     while eps(hi) > target_epsilon:
         hi *= 2.0
@@ -91,7 +125,9 @@ def solve_noise_multiplier(target_epsilon: float, delta: float, sample_rate: flo
                 f"batch_size, or more data.")
     lo = hi / 2.0 if hi > 1.0 else 0.0
     if lo == 0.0:
-        lo = 0.05
+        # below ~0.3 DP-SGD noise is meaningless (epsilon explodes) and PRV discretisation
+        # becomes numerically unstable; stop the search there.
+        lo = 0.3
         if eps(lo) <= target_epsilon:
             return round(lo, 12)
     while (hi - lo) / hi > rel_tol:

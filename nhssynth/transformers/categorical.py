@@ -217,13 +217,15 @@ class CategoricalEncoder(ColumnEncoderMixin):
 
     def _encode_into(self, j: int, s: pd.Series, out: np.ndarray) -> None:
         codes = self._codes(s, j)
-        known = codes >= 0
-        col = np.where(known, self.output_index_[j][np.maximum(codes, 0)], -1)
+        # output feature of each category; -1 (unknown, handle_unknown="ignore") -> zero row
+        col = np.append(self.output_index_[j], -1)[codes]
         if self.binary_[j]:
             out[:, 0] = (col == 1)
         else:
-            rows = np.flatnonzero(known)
-            out[rows, col[rows]] = 1.0
+            width = out.shape[1]
+            table = np.zeros((width + 1, width), dtype=out.dtype)
+            table[np.arange(width), np.arange(width)] = 1.0
+            out[:] = table[col]  # row -1 is the zero row; block copy, no scattered writes
 
     def _neutral_row(self, j: int = 0) -> np.ndarray:
         """Encoding used for a missing value: the first category."""

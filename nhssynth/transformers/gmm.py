@@ -357,7 +357,6 @@ class GMMEncoder(ColumnEncoderMixin):
     def _encode_into(self, j: int, x: np.ndarray, out: np.ndarray) -> None:
         mu, sd, wt = self.means_[j], self.stds_[j], self.weights_[j]
         lo, hi = self.bounds_[j]
-        modes = np.arange(len(mu))
         # The mode choice runs in float32 when the column's scales allow it (2x less memory
         # traffic); the scalar is always computed in float64, and the few rows whose float32
         # choice was off by round-off are redone in float64.
@@ -365,6 +364,7 @@ class GMMEncoder(ColumnEncoderMixin):
             f32_ok = bool(np.all(np.isfinite((np.r_[1.0 / sd, mu / sd] * max(1.0, abs(lo), abs(hi)))
                                              .astype(np.float32))))
         ftype = np.float32 if f32_ok else np.float64
+        eye = np.eye(len(mu), dtype=out.dtype)  # one-hot rows, copied block-wise (fast)
         for a in range(0, len(x), _CHUNK):
             xc = np.clip(x[a:a + _CHUNK], lo, hi)
             k = self._choose_modes(j, xc, ftype)
@@ -374,7 +374,7 @@ class GMMEncoder(ColumnEncoderMixin):
                 k[off] = self._choose_modes(j, xc[off], np.float64)
                 s[off] = (xc[off] - mu[k[off]]) / (4.0 * sd[k[off]])
             out[a:a + len(xc), 0] = np.clip(s, -1.0, 1.0)
-            np.equal(k[:, None], modes, out=out[a:a + len(xc), 1:])
+            out[a:a + len(xc), 1:] = eye[k]
 
     def _choose_modes(self, j: int, xc: np.ndarray, ftype) -> np.ndarray:
         """Argmax responsibility among the modes where |scalar| <= 0.99 (vectorised)."""
@@ -421,7 +421,7 @@ class GMMEncoder(ColumnEncoderMixin):
         return out
 
     def _decode(self, j: int, Z: np.ndarray) -> np.ndarray:
-        s = np.clip(Z[:, 0], -1.0, 1.0)
+        s = np.clip(Z[:, 0].astype(np.float64), -1.0, 1.0)
         k = np.argmax(Z[:, 1:], axis=1)
         x = self.means_[j][k] + 4.0 * self.stds_[j][k] * s
         return np.clip(x, self.bounds_[j, 0], self.bounds_[j, 1])

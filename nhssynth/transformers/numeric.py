@@ -94,7 +94,7 @@ class MinMaxEncoder(ColumnEncoderMixin):
 
     def _decode(self, j: int, Z: np.ndarray) -> np.ndarray:
         lo, hi = self.bounds_[j]
-        s = np.clip(Z[:, 0], -1.0, 1.0)
+        s = np.clip(Z[:, 0].astype(np.float64), -1.0, 1.0)
         return np.clip(lo + (s + 1.0) * 0.5 * (hi - lo), lo, hi)
 
     def _feature_names_for(self, j: int, name: str) -> list[str]:
