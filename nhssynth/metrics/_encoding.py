@@ -131,10 +131,14 @@ class TableEmbedding:
     Parameters
     ----------
     metadata : Metadata
+    max_categories : int or None, default None
+        Categorical columns with more categories keep the ``max_categories - 1`` most frequent
+        real ones and one "other" column (for the classifiers; distances use every category).
     """
 
-    def __init__(self, metadata: Metadata) -> None:
+    def __init__(self, metadata: Metadata, max_categories: int | None = None) -> None:
         self.metadata = metadata
+        self.max_categories = max_categories
 
     def fit(self, real: pd.DataFrame) -> "TableEmbedding":
         self.blocks_: list[tuple[ColumnMetadata, dict]] = []
@@ -154,8 +158,12 @@ class TableEmbedding:
                 cats = pd.Index(pd.unique(plain.astype(object)))
                 if col.categories is not None and col.kind == "categorical":
                     cats = pd.Index(list(col.categories)).append(cats[~cats.isin(col.categories)])
-                info = {"cats": cats, "start": width, "na": has_na}
-                width += len(cats) + int(has_na)
+                other = self.max_categories is not None and len(cats) > self.max_categories
+                if other:
+                    freq = plain.astype(object).value_counts()
+                    cats = pd.Index(freq.index[: self.max_categories - 1])
+                info = {"cats": cats, "start": width, "na": has_na, "other": other}
+                width += len(cats) + int(has_na) + int(other)
             self.blocks_.append((col, info))
         self.n_features_ = width
         return self
@@ -178,8 +186,12 @@ class TableEmbedding:
                 codes = info["cats"].get_indexer(plain.astype(object))
                 ok = codes >= 0
                 out[rows[ok], j + codes[ok]] = _SQRT_HALF
+                isna = plain.isna().to_numpy()
+                k = len(info["cats"])
                 if info["na"]:
-                    out[:, j + len(info["cats"])] = np.where(plain.isna().to_numpy(), _SQRT_HALF, 0.0)
+                    out[:, j + k] = np.where(isna, _SQRT_HALF, 0.0)
+                if info["other"]:
+                    out[:, j + k + int(info["na"])] = np.where(~ok & ~isna, _SQRT_HALF, 0.0)
         return out
 
     def fit_transform(self, real: pd.DataFrame) -> np.ndarray:

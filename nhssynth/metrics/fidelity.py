@@ -297,7 +297,7 @@ def detection(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Any = None,
         raise ValueError(f"detection needs at least cv={cv} rows in each table, got {n}.")
     ir = rng.choice(len(real), n, replace=False)
     is_ = rng.choice(len(synthetic), n, replace=False)
-    emb = TableEmbedding(metadata).fit(real)
+    emb = TableEmbedding(metadata, max_categories=50).fit(real)
     X = np.vstack([emb.transform(real.iloc[ir]), emb.transform(synthetic.iloc[is_])])
     y = np.r_[np.ones(n, dtype=int), np.zeros(n, dtype=int)]
     if model is None:

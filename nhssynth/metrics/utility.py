@@ -102,7 +102,7 @@ def tstr(real: pd.DataFrame, synthetic: pd.DataFrame, target: str, holdout: pd.D
     test, _ = xy(test)
     if min(len(train_real), len(synth), len(test)) < 2:
         raise ValueError(f"too few rows with a value for target {target!r} to fit and test a model.")
-    emb = TableEmbedding(features).fit(train_real)
+    emb = TableEmbedding(features, max_categories=50).fit(train_real)
     if task == "classification":
         (y_r, y_s, y_t), labels = category_codes(col, train_real[target], synth[target], test[target])
         n_classes = len(np.unique(y_r))

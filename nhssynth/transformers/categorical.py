@@ -225,7 +225,8 @@ class CategoricalEncoder(ColumnEncoderMixin):
             width = out.shape[1]
             table = np.zeros((width + 1, width), dtype=out.dtype)
             table[np.arange(width), np.arange(width)] = 1.0
-            out[:] = table[col]  # row -1 is the zero row; block copy, no scattered writes
+            for a in range(0, len(col), 8192):  # row -1 is the zero row; cache-sized copies
+                out[a:a + 8192] = table[col[a:a + 8192]]
 
     def _neutral_row(self, j: int = 0) -> np.ndarray:
         """Encoding used for a missing value: the first category."""
