@@ -1,0 +1,124 @@
+"""SynthesisPipeline: an sklearn Pipeline whose last step generates data, inverted on the way out."""
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+from typing import Any
+
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["SynthesisPipeline", "make_synthesis_pipeline"]
+
+
+def _active(step: Any) -> bool:
+    return step is not None and not (isinstance(step, str) and step == "passthrough")
+
+
+class SynthesisPipeline(Pipeline):
+    """A :class:`sklearn.pipeline.Pipeline` of transformers ending in a generator.
+
+    ``fit(df)`` fits each transformer in turn, then fits the generator on the transformed
+    matrix, passing it the last transformer's ``output_spans_`` (when the generator's ``fit``
+    accepts ``output_spans``).  ``sample(n)`` draws from the generator and applies every
+    transformer's ``inverse_transform`` in reverse order, so the result is in the space of the
+    pipeline's input (a DataFrame with the original columns and dtypes).
+
+    Everything of :class:`~sklearn.pipeline.Pipeline` applies: ``get_params``/``set_params``
+    with ``<step>__<param>`` names, :func:`sklearn.base.clone`, pickling, and use inside
+    :class:`~sklearn.model_selection.GridSearchCV` with a scorer such as
+    ``nhssynth.metrics.get_scorer("fidelity")``.
+    """
+
+    def fit(self, X, y=None, **params):
+        """Fit the transformers, then the generator on their output.
+
+        Parameters
+        ----------
+        X : DataFrame
+        y : ignored
+        **params : dict
+            ``<step>__<param>`` fit parameters routed to the steps.
+
+        Returns
+        -------
+        self
+        """
+        self._check_steps()
+        step_params: dict[str, dict] = {name: {} for name, _ in self.steps}
+        for key, value in params.items():
+            step, _, param = key.partition("__")
+            if step not in step_params or not param:
+                raise ValueError(f"fit parameter {key!r} must be named '<step>__<param>' with a step "
+                                 f"among {list(step_params)}.")
+            step_params[step][param] = value
+        Xt = X
+        spans = None
+        for name, transformer in self.steps[:-1]:
+            if not _active(transformer):
+                continue
+            Xt = transformer.fit_transform(Xt, y, **step_params[name])
+            spans = getattr(transformer, "output_spans_", spans)
+        name, generator = self.steps[-1]
+        fit_kwargs = dict(step_params[name])
+        if spans is not None and "output_spans" in inspect.signature(generator.fit).parameters:
+            fit_kwargs.setdefault("output_spans", spans)
+        generator.fit(Xt, y, **fit_kwargs)
+        return self
+
+    def _check_steps(self) -> None:
+        if not self.steps:
+            raise ValueError("a SynthesisPipeline needs at least a generator step.")
+        generator = self.steps[-1][1]
+        if not hasattr(generator, "sample"):
+            raise TypeError(f"the last step of a SynthesisPipeline must have a sample() method; got "
+                            f"{type(generator).__name__}.")
+        for name, t in self.steps[:-1]:
+            if _active(t) and not (hasattr(t, "fit_transform") and hasattr(t, "inverse_transform")):
+                raise TypeError(f"step {name!r} ({type(t).__name__}) must implement fit_transform and "
+                                f"inverse_transform so samples can be mapped back.")
+
+    def sample(self, n_samples: int, *, random_state: Any = None):
+        """Draw ``n_samples`` rows and invert them through every transformer.
+
+        Parameters
+        ----------
+        n_samples : int
+        random_state : int, RandomState, Generator or None
+            Seed of this draw (passed to the generator's ``sample``).
+        """
+        generator = self.steps[-1][1]
+        check_is_fitted(generator)
+        out = generator.sample(n_samples, random_state=random_state)
+        for _, transformer in reversed(self.steps[:-1]):
+            if _active(transformer):
+                out = transformer.inverse_transform(out)
+        return out
+
+    def privacy_report(self) -> dict:
+        """Privacy report of the generator, with the transformers' spends included."""
+        generator = self.steps[-1][1]
+        if not hasattr(generator, "privacy_report"):
+            raise AttributeError(f"{type(generator).__name__} has no privacy_report().")
+        return generator.privacy_report()
+
+
+def make_synthesis_pipeline(*steps, memory=None, verbose: bool = False) -> SynthesisPipeline:
+    """Build a :class:`SynthesisPipeline`, naming steps by their lowercased class names.
+
+    >>> from nhssynth import TableEncoder, DPVAESynthesizer, make_synthesis_pipeline
+    >>> pipe = make_synthesis_pipeline(TableEncoder(), DPVAESynthesizer(epsilon=1.0))
+    >>> [name for name, _ in pipe.steps]
+    ['tableencoder', 'dpvaesynthesizer']
+    """
+    names = [type(s).__name__.lower() if _active(s) else "passthrough" for s in steps]
+    counts = Counter(names)
+    seen: Counter = Counter()
+    unique = []
+    for n in names:
+        if counts[n] > 1:
+            seen[n] += 1
+            unique.append(f"{n}-{seen[n]}")
+        else:
+            unique.append(n)
+    return SynthesisPipeline(list(zip(unique, steps)), memory=memory, verbose=verbose)

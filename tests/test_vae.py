@@ -1,0 +1,130 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nhssynth import Metadata, MetadataError, NonPrivateOperationWarning, PrivacyBudgetError
+from nhssynth.datasets import load_example
+from nhssynth.models import DPVAESynthesizer
+
+TINY = dict(max_epochs=3, batch_size=64, hidden_dims=(32,), latent_dim=4, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def support_small():
+    df = load_example()
+    cols = ["age", "sex", "death", "edu", "income", "charges", "dzgroup", "sno", "scoma"]
+    return df[cols].iloc[:800].reset_index(drop=True)
+
+
+def test_fit_sample_schema_and_privacy(support_small):
+    synth = DPVAESynthesizer(epsilon=3.0, **TINY).fit(support_small)
+    fake = synth.sample(300, random_state=1)
+    assert list(fake.columns) == list(support_small.columns)
+    assert (fake.dtypes == support_small.dtypes).all()
+    assert set(fake["dzgroup"].dropna()) <= set(support_small["dzgroup"].cat.categories)
+    assert fake["income"].isna().any() and fake["edu"].isna().any()  # missingness is generated
+    assert fake["sno"].is_unique  # ids are fresh, not copied
+    assert 0 < synth.epsilon_ <= 3.0
+    assert synth.delta_ == pytest.approx(min(1e-5, 0.1 / len(support_small)))
+    assert synth.delta_ < 1 / len(support_small)
+    assert synth.n_epochs_ == 3 and len(synth.history_) == 3
+    eps_curve = [h["epsilon"] for h in synth.history_]
+    assert eps_curve == sorted(eps_curve) and eps_curve[-1] <= 3.0
+    assert synth.noise_multiplier_ > 0.3
+    report = synth.privacy_report()
+    assert report["private"] and report["epsilon"] == synth.epsilon_
+    assert report["spends"][-1]["stage"] == "training"
+
+
+def test_ndarray_in_ndarray_out():
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    synth = DPVAESynthesizer(epsilon=5.0, **TINY).fit(X)
+    out = synth.sample(10, random_state=0)
+    assert isinstance(out, np.ndarray) and out.shape == (10, 3)
+
+
+def test_sampling_uses_the_prior_not_training_latents(support_small):
+    synth = DPVAESynthesizer(epsilon=3.0, **TINY).fit(support_small)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("sample() must not run the encoder on anything")
+
+    synth.network_.encode = forbidden
+    assert len(synth.sample(50, random_state=0)) == 50
+
+
+def test_missingness_and_categories_are_sampled_not_thresholded():
+    rng = np.random.default_rng(0)
+    n = 2000
+    df = pd.DataFrame({"x": rng.normal(size=n),
+                       "rare": pd.Categorical(rng.choice(["a", "b"], n, p=[0.85, 0.15])),
+                       "flag": rng.uniform(size=n) < 0.2})
+    df.loc[rng.uniform(size=n) < 0.3, "x"] = np.nan
+    synth = DPVAESynthesizer(epsilon=None, allow_non_private=True, max_epochs=15, batch_size=128,
+                             random_state=0).fit(df)
+    fake = synth.sample(4000, random_state=0)
+    # argmax/thresholding would give 0% missing, 0% "b" and 0% True
+    assert 0.2 < fake["x"].isna().mean() < 0.4
+    assert 0.07 < (fake["rare"] == "b").mean() < 0.25
+    assert 0.1 < fake["flag"].mean() < 0.3
+
+
+def test_non_private_training_warns_unless_acknowledged(support_small):
+    with pytest.warns(NonPrivateOperationWarning, match="WITHOUT differential privacy"):
+        synth = DPVAESynthesizer(epsilon=None, **TINY).fit(support_small)
+    assert synth.epsilon_ == np.inf and not synth.privacy_report()["private"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonPrivateOperationWarning)
+        DPVAESynthesizer(epsilon=None, allow_non_private=True, **TINY).fit(support_small)
+
+
+@pytest.mark.parametrize("params, error, match", [
+    (dict(epsilon=0.0), PrivacyBudgetError, "epsilon must be a positive"),
+    (dict(epsilon=-1.0), PrivacyBudgetError, "epsilon must be a positive"),
+    (dict(delta=1.5), PrivacyBudgetError, r"delta must be in \(0, 1\)"),
+    (dict(delta=0.01), PrivacyBudgetError, "not below 1/n_rows"),
+    (dict(batch_size=5000), ValueError, r"batch_size=5000 is larger than the data \(800 rows\)"),
+    (dict(accountant="gdp"), ValueError, "under-report"),
+    (dict(max_epochs=0), ValueError, "max_epochs must be a positive integer"),
+    (dict(hidden_dims=(0,)), ValueError, "hidden_dims"),
+])
+def test_bad_parameters(support_small, params, error, match):
+    with pytest.raises(error, match=match):
+        DPVAESynthesizer(**{**TINY, **params}).fit(support_small)
+
+
+def test_too_small_dataset_for_epsilon():
+    df = pd.DataFrame({"x": np.arange(40, dtype=float)})
+    with pytest.raises(PrivacyBudgetError, match=r"too small for epsilon=0.01.*raise epsilon"):
+        DPVAESynthesizer(epsilon=0.01, max_epochs=200, batch_size=39, hidden_dims=(4,),
+                         delta=1e-4).fit(df)
+
+
+def test_noise_multiplier_that_overspends_is_refused(support_small):
+    with pytest.raises(PrivacyBudgetError, match="raise noise_multiplier"):
+        DPVAESynthesizer(epsilon=0.5, noise_multiplier=0.5, **TINY).fit(support_small)
+
+
+def test_nan_in_column_declared_without_missing(support_small):
+    md = Metadata.from_dataframe(support_small).update("charges", nullable=False)
+    with pytest.raises(MetadataError, match="column 'charges' has .* missing value"):
+        DPVAESynthesizer(epsilon=3.0, metadata=md, **TINY).fit(support_small)
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)])
+def test_sample_argument_validation(support_small, bad, error):
+    synth = DPVAESynthesizer(epsilon=3.0, **TINY).fit(support_small)
+    with pytest.raises(error, match="n_samples must be a positive integer"):
+        synth.sample(bad)
+
+
+def test_score_samples_prefers_training_like_rows(support_small):
+    synth = DPVAESynthesizer(epsilon=None, allow_non_private=True, max_epochs=10, batch_size=64,
+                             random_state=0).fit(support_small)
+    real = synth.score_samples(support_small.iloc[:200])
+    head = support_small.iloc[:200]
+    scrambled = pd.DataFrame({c: head[c].sample(frac=1, random_state=i).to_numpy()
+                              for i, c in enumerate(head.columns)}).astype(head.dtypes.to_dict())
+    assert np.mean(real) > np.mean(synth.score_samples(scrambled))
