@@ -1,16 +1,35 @@
-"""nhssynth: differentially private synthetic health data with a scikit-learn API."""
-from .exceptions import (MetadataError, NonPrivateOperationWarning, NotFittedError,
+"""nhssynth: differentially private synthetic health data with a scikit-learn API.
+
+>>> from nhssynth import DPVAESynthesizer
+>>> from nhssynth.datasets import load_example
+>>> df = load_example()                                            # doctest: +SKIP
+>>> synth = DPVAESynthesizer(epsilon=3.0, random_state=0).fit(df)  # doctest: +SKIP
+>>> fake = synth.sample(1000, random_state=1)                      # doctest: +SKIP
+"""
+import logging as _logging
+
+from .encoding import TableEncoder
+from .exceptions import (EncodingError, MetadataError, NonPrivateOperationWarning, NotFittedError,
                          PrivacyBudgetError)
 from .metadata import ColumnMetadata, Metadata
+from .models import DPVAESynthesizer
+from .pipeline import SynthesisPipeline, make_synthesis_pipeline
 
 __version__ = "0.1.0"
 
+_logging.getLogger("nhssynth").addHandler(_logging.NullHandler())
+
 __all__ = [
     "ColumnMetadata",
+    "DPVAESynthesizer",
+    "EncodingError",
     "Metadata",
     "MetadataError",
     "NonPrivateOperationWarning",
     "NotFittedError",
     "PrivacyBudgetError",
+    "SynthesisPipeline",
+    "TableEncoder",
+    "make_synthesis_pipeline",
     "__version__",
 ]

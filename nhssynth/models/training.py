@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from ..privacy.accounting import compute_epsilon
+from ..privacy.accounting import compose_epsilon
 from ..privacy.dpsgd import GaussianNoise, add_noise, ghost_clipped_gradients, poisson_batch_indices
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import LinearRecorder, VAENetwork
@@ -29,6 +29,7 @@ class DPSettings:
     delta: float
     accountant: str
     secure_mode: bool = False
+    prior: tuple = ()  # accountant entries spent before training (DP preprocessing)
 
 
 def vae_losses(network: VAENetwork, layout: SpanLayout, x: torch.Tensor, beta: float,
@@ -107,8 +108,8 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
                   "reconstruction": sums[1].item() / denom, "kl": sums[2].item() / denom,
                   "rows": rows, "steps": steps_done, "seconds": time.perf_counter() - t0}
         if dp is not None:
-            record["epsilon"] = compute_epsilon(dp.noise_multiplier, dp.sample_rate, steps_done,
-                                                dp.delta, dp.accountant)
+            record["epsilon"] = compose_epsilon(
+                dp.prior + ((dp.noise_multiplier, dp.sample_rate, steps_done),), dp.delta, dp.accountant)
         if not all(math.isfinite(v) for v in (record["loss"],)):
             raise FloatingPointError(
                 f"training diverged at epoch {epoch} (loss is {record['loss']}); lower learning_rate "

@@ -16,8 +16,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..base import GeneratorMixin, OutputSpan, check_n_samples
 from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
-from ..privacy.accounting import check_accountant, compute_epsilon, solve_noise_multiplier
+from ..privacy.accounting import check_accountant
+from ..privacy.budget import PrivacyBudget
+from ..privacy.mechanisms import data_statistics, dp_preprocess
 from .losses import SpanLayout, squash_log_scale
+from .marginals import noisy_marginals, rake_select
 from .networks import VAENetwork
 from .training import DPSettings, train_vae
 
@@ -39,6 +42,17 @@ def _seed_from(random_state: Any) -> int | None:
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(0, 2**31 - 1))
     raise ValueError(f"random_state must be None, an int, a RandomState or a Generator, got {random_state!r}.")
+
+
+class _SecureNumpyLike:
+    """``numpy.random.Generator.normal``-compatible view of the secure Gaussian sampler."""
+
+    def __init__(self, secure) -> None:
+        self._secure = secure
+
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        shape = (size,) if isinstance(size, int) else tuple(size or ())
+        return loc + self._secure.normal(shape, scale)
 
 
 def _torch_generator(seed: int | None) -> torch.Generator:
@@ -89,7 +103,20 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         Opacus accountant for the reported epsilon (PRV is tight; RDP over-reports; GDP is
         refused because it can under-report).
     secure_mode : bool, default=False
-        Draw DP noise from a cryptographically secure generator (not reproducible).
+        Draw all DP noise (DP-SGD and DP preprocessing) from a cryptographically secure
+        generator seeded by OS entropy; fits are then not reproducible.
+    preprocessing : {"dp", "non-private"}, default="dp"
+        How the default encoder gets statistics the metadata does not declare (category sets,
+        bounds, mixture fits): estimated with DP and charged to the budget (``"dp"``), or read
+        from the data (``"non-private"``: warns, and the guarantee then covers training only).
+        Declared statistics spend nothing.
+    preprocessing_fraction : float, default=0.1
+        Share of epsilon planned for DP preprocessing, when it is needed.
+    marginal_fraction : float, default=0.1
+        Share of epsilon for DP one-way marginals of every column; samples are raked to match
+        them (post-processing), correcting the marginals that DP-SGD noise blurs.  0 disables.
+    oversample : float, default=3.0
+        With marginals: draw ``oversample * n_samples`` candidates and keep ``n_samples``.
     metadata : Metadata, path or dict, optional
         Used to build the default :class:`~nhssynth.TableEncoder` when ``fit`` gets a DataFrame.
     encoder_params : dict, optional
@@ -126,6 +153,8 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                  max_epochs: int = 30, batch_size: int = 512, learning_rate: float = 2e-3,
                  latent_dim: int = 32, hidden_dims: Sequence[int] = (256, 256), beta: float = 1.0,
                  weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
+                 preprocessing: str = "dp", preprocessing_fraction: float = 0.1,
+                 marginal_fraction: float = 0.1, oversample: float = 3.0,
                  metadata: Any = None, encoder_params: dict | None = None,
                  allow_non_private: bool = False, device: str = "cpu",
                  verbose: bool | int = False, random_state: Any = None) -> None:
@@ -142,6 +171,10 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.accountant = accountant
         self.secure_mode = secure_mode
+        self.preprocessing = preprocessing
+        self.preprocessing_fraction = preprocessing_fraction
+        self.marginal_fraction = marginal_fraction
+        self.oversample = oversample
         self.metadata = metadata
         self.encoder_params = encoder_params
         self.allow_non_private = allow_non_private
@@ -182,22 +215,37 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}.")
         check_accountant(self.accountant)
+        if self.preprocessing not in ("dp", "non-private"):
+            raise ValueError(f"preprocessing must be 'dp' or 'non-private', got {self.preprocessing!r}.")
+        for name in ("preprocessing_fraction", "marginal_fraction"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not 0 <= value < 0.5:
+                raise ValueError(f"{name} must be in [0, 0.5), got {value!r}.")
+        if self.preprocessing_fraction <= 0:
+            raise ValueError("preprocessing_fraction must be > 0.")
+        if not isinstance(self.oversample, numbers.Real) or self.oversample < 1:
+            raise ValueError(f"oversample must be >= 1, got {self.oversample!r}.")
 
     # ------------------------------------------------------------------------------------
     # fit
     # ------------------------------------------------------------------------------------
-    def fit(self, X, y=None, *, output_spans: Sequence[OutputSpan] | None = None):
+    def fit(self, X, y=None, *, output_spans: Sequence[OutputSpan] | None = None,
+            preprocessing_privacy: dict | None = None):
         """Fit the synthesizer.
 
         Parameters
         ----------
         X : DataFrame or array-like of shape (n_rows, n_features)
-            A raw table (a default :class:`~nhssynth.TableEncoder` is fitted to it), or an
-            already encoded matrix together with ``output_spans`` (what
-            :class:`~nhssynth.SynthesisPipeline` passes).
+            A raw table (a default :class:`~nhssynth.TableEncoder` is fitted to it, with DP
+            estimates of every statistic the metadata does not declare), or an already encoded
+            matrix together with ``output_spans`` (what :class:`~nhssynth.SynthesisPipeline`
+            passes).
         y : ignored
         output_spans : list of OutputSpan, optional
             Layout of an encoded ``X``.
+        preprocessing_privacy : dict, optional
+            With an encoded ``X``: what producing it cost (``TableEncoder.privacy_summary()``),
+            charged to this model's budget.
 
         Returns
         -------
@@ -206,7 +254,10 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         self._validate_params()
         seed = _seed_from(self.random_state)
         generator = _torch_generator(seed)
-        preprocessing_spends: list[dict] = []
+        noise_rng = self._noise_rng(seed)
+        n = len(X)
+        budget = self._make_budget(n)
+        self.non_private_statistics_ = []
 
         if output_spans is not None:
             self.encoder_ = None
@@ -216,41 +267,32 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                 raise ValueError("an encoded X must be a finite 2-D array.")
             spans = list(output_spans)
             self.n_features_in_ = Z.shape[1]
+            self._charge_encoder(preprocessing_privacy, budget)
         else:
-            from ..encoding import TableEncoder
-
-            if isinstance(X, pd.DataFrame):
-                frame = X
-                self._input_kind = "dataframe"
-            else:
-                arr = _as_2d_numeric(X)
-                frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
-                self._input_kind = "array"
-            self.n_features_in_ = frame.shape[1]
-            if self._input_kind == "dataframe":
-                self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
-            encoder = TableEncoder(metadata=self.metadata, random_state=seed,
-                                   **(self.encoder_params or {}))
-            Z = encoder.fit_transform(frame)
-            self.encoder_ = encoder
-            spans = list(encoder.output_spans_)
-            preprocessing_spends = list(getattr(encoder, "privacy_spends_", []) or [])
-        n = Z.shape[0]
+            Z, spans = self._fit_encoder(X, seed, budget, noise_rng)
         if n < 2:
             raise ValueError(f"need at least 2 rows to fit, got {n}.")
-        self.output_spans_ = spans
-        layout = SpanLayout(spans, Z.shape[1])
-
         if self.batch_size > n:
             raise ValueError(f"batch_size={self.batch_size} is larger than the data ({n} rows); "
                              f"use batch_size <= {n} (e.g. {max(1, n // 10)}).")
-        dp = self._plan_privacy(n, preprocessing_spends)
+        self.output_spans_ = spans
+        layout = SpanLayout(spans, Z.shape[1])
+
+        self.marginals_ = None
+        if budget is not None and self.marginal_fraction > 0:
+            z_marg = budget.mechanism_noise_multiplier(self.marginal_fraction, 1)
+            self.marginals_ = noisy_marginals(Z, spans, z_marg, noise_rng)
+            budget.record("marginals", "Gaussian noisy one-way histograms of every column "
+                          "(used to rake samples)", history=((z_marg, 1.0, 1),),
+                          noise_multiplier=z_marg)
+        dp = self._plan_training(n, budget)
 
         torch_threads = torch.get_num_threads()
         network = VAENetwork(Z.shape[1], layout.n_continuous, self.latent_dim, self.hidden_dims)
         network.reset_parameters(generator)
         network.to(self.device)
-        X_t = torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32))
+        X_t = torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32)).to(self.device)
+        del Z
         bar = None
         if self.verbose:
             from tqdm.auto import tqdm
@@ -272,41 +314,51 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             if bar is not None:
                 bar.close()
             torch.set_num_threads(torch_threads)
-        del X_t, Z
+        del X_t
         network.eval()
         self.network_ = network
         self.history_ = history
         self.n_epochs_ = len(history)
         self.n_steps_ = history[-1]["steps"] if history else 0
-        if dp is not None:
-            training_eps = compute_epsilon(dp.noise_multiplier, dp.sample_rate, self.n_steps_,
-                                           self._training_delta, dp.accountant)
-            self.privacy_spends_ = preprocessing_spends + [{
-                "stage": "training", "mechanism": "DP-SGD (Poisson subsampled Gaussian)",
-                "epsilon": training_eps, "delta": self._training_delta,
-                "accountant": dp.accountant, "noise_multiplier": dp.noise_multiplier,
-                "sample_rate": dp.sample_rate, "steps": self.n_steps_}]
-            self.epsilon_ = float(sum(s["epsilon"] for s in self.privacy_spends_))
-            if self.epsilon_ > self.epsilon * (1 + 1e-9):
-                raise PrivacyBudgetError(  # a bug guard: never report more than promised
+        if budget is not None:
+            budget.record("training", "DP-SGD (Poisson-subsampled Gaussian, per-sample clipping)",
+                          history=((dp.noise_multiplier, dp.sample_rate, self.n_steps_),),
+                          noise_multiplier=dp.noise_multiplier, sample_rate=dp.sample_rate,
+                          steps=self.n_steps_, max_grad_norm=dp.max_grad_norm)
+            self.privacy_ledger_ = budget.report()
+            self.epsilon_ = float(self.privacy_ledger_["epsilon"])
+            self.delta_ = float(self.privacy_ledger_["delta"])
+            if self.epsilon_ > self.epsilon * (1 + 1e-9):  # bug guard: never report more than promised
+                raise PrivacyBudgetError(
                     f"internal error: spent epsilon {self.epsilon_} exceeds the budget {self.epsilon}.")
+            self.sample_rate_ = dp.sample_rate
+            self.noise_multiplier_ = dp.noise_multiplier
         else:
-            self.privacy_spends_ = preprocessing_spends
+            self.privacy_ledger_ = None
             self.epsilon_ = math.inf
-        self.sample_rate_ = dp.sample_rate if dp is not None else self.batch_size / n
-        self.noise_multiplier_ = dp.noise_multiplier if dp is not None else 0.0
+            self.delta_ = 0.0
+            self.sample_rate_ = self.batch_size / n
+            self.noise_multiplier_ = 0.0
         logger.info("fitted DPVAESynthesizer: %d epochs, %d steps, epsilon_=%.4g, delta_=%.3g",
                     self.n_epochs_, self.n_steps_, self.epsilon_, self.delta_)
         return self
 
-    def _plan_privacy(self, n: int, preprocessing_spends: list[dict]) -> DPSettings | None:
+    # -- fit helpers -------------------------------------------------------------------------
+    def _noise_rng(self, seed):
+        if self.secure_mode:
+            from ..privacy.secure import SecureGaussian
+            return _SecureNumpyLike(SecureGaussian())
+        return np.random.default_rng(None if seed is None else seed + 7919)
+
+    def _make_budget(self, n: int) -> PrivacyBudget | None:
         if self.epsilon is None:
-            self.delta_ = 0.0
             if not self.allow_non_private:
                 warnings.warn("epsilon=None: training WITHOUT differential privacy; the synthetic data "
                               "carries no formal privacy guarantee. Pass allow_non_private=True to "
                               "acknowledge.", NonPrivateOperationWarning, stacklevel=3)
             return None
+        if n < 2:
+            raise ValueError(f"need at least 2 rows to fit, got {n}.")
         delta = self.delta if self.delta is not None else min(1e-5, 0.1 / n)
         if delta >= 1.0 / n:
             raise PrivacyBudgetError(
@@ -315,22 +367,73 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         if delta > 0.1 / n:
             warnings.warn(f"delta={delta:g} is close to 1/n_rows={1.0 / n:.3g}; consider <= {0.1 / n:.2g}.",
                           PrivacyWarning, stacklevel=3)
-        pre_eps = sum(s["epsilon"] for s in preprocessing_spends)
-        pre_delta = sum(s.get("delta", 0.0) for s in preprocessing_spends)
-        train_eps = self.epsilon - pre_eps
-        train_delta = delta - pre_delta
-        if train_eps <= 0 or train_delta <= 0:
-            raise PrivacyBudgetError(
-                f"preprocessing spent epsilon={pre_eps:.4g}, delta={pre_delta:.3g} of the budget "
-                f"({self.epsilon}, {delta:g}), leaving nothing for training; declare categories/bounds "
-                f"in the metadata or raise epsilon.")
-        self.delta_ = delta
-        self._training_delta = train_delta
+        return PrivacyBudget(float(self.epsilon), float(delta), self.accountant,
+                             self.preprocessing_fraction)
+
+    def _fit_encoder(self, X, seed, budget: PrivacyBudget | None, noise_rng):
+        from ..encoding import TableEncoder
+        from ..metadata import as_metadata
+
+        if isinstance(X, pd.DataFrame):
+            frame = X
+            self._input_kind = "dataframe"
+            self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        else:
+            arr = _as_2d_numeric(X)
+            frame = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+            self._input_kind = "array"
+        self.n_features_in_ = frame.shape[1]
+        metadata = as_metadata(self.metadata, frame)
+        metadata.validate(frame)
+        params = dict(self.encoder_params or {})
+        domains = None
+        if budget is not None and self.preprocessing == "dp":
+            if params.get("categorical_min_frequency") is not None:
+                raise PrivacyBudgetError("categorical_min_frequency reads category frequencies from the "
+                                         "data; it cannot be combined with DP preprocessing.")
+            domains, metadata = dp_preprocess(frame, metadata, budget, noise_rng)
+            if any("categories" in d for d in domains.values()):
+                # rows whose value was too rare to be released encode as "no category"
+                params.setdefault("handle_unknown", "ignore")
+            if any(c.kind == "datetime" for c in metadata):
+                params.setdefault("datetime_method", "minmax")  # no data-fitted mixture for dates
+        elif budget is not None:
+            self.non_private_statistics_ = data_statistics(metadata)
+            if self.non_private_statistics_:
+                warnings.warn(
+                    "preprocessing='non-private': "
+                    f"{len(self.non_private_statistics_)} statistic(s) (category sets, bounds, "
+                    "mixture fits) are read from the data WITHOUT differential privacy; the "
+                    "reported epsilon covers model training only.", NonPrivateOperationWarning,
+                    stacklevel=3)
+        encoder = TableEncoder(metadata=metadata, random_state=seed, domains=domains, **params)
+        Z = encoder.fit_transform(frame)
+        self.encoder_ = encoder
+        return Z, list(encoder.output_spans_)
+
+    def _charge_encoder(self, summary: dict | None, budget: PrivacyBudget | None) -> None:
+        """Record what an external encoder's preprocessing cost (pipeline mode)."""
+        if summary is None:
+            return
+        self.non_private_statistics_ = list(summary.get("non_private_statistics", []))
+        if budget is not None:
+            for spend in summary.get("spends", []):
+                budget.record(spend["stage"], spend["mechanism"],
+                              history=tuple(tuple(h) for h in spend.get("history", ())),
+                              delta_extra=spend.get("delta_extra", 0.0))
+            if self.non_private_statistics_:
+                warnings.warn("the encoder read statistics from the data WITHOUT differential privacy; "
+                              "the reported epsilon covers model training only.",
+                              NonPrivateOperationWarning, stacklevel=3)
+
+    def _plan_training(self, n: int, budget: PrivacyBudget | None) -> DPSettings | None:
+        if budget is None:
+            return None
         sample_rate = self.batch_size / n
         steps = self.max_epochs * max(1, round(1.0 / sample_rate))
         if self.noise_multiplier is None:
             try:
-                sigma = solve_noise_multiplier(train_eps, train_delta, sample_rate, steps, self.accountant)
+                sigma = budget.training_noise_multiplier(sample_rate, steps)
             except PrivacyBudgetError as exc:
                 raise PrivacyBudgetError(
                     f"the dataset ({n} rows) is too small for epsilon={self.epsilon} with "
@@ -338,19 +441,20 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                     f"Lower batch_size or max_epochs, or raise epsilon.") from None
         else:
             sigma = float(self.noise_multiplier)
-            spent = compute_epsilon(sigma, sample_rate, steps, train_delta, self.accountant)
-            if spent > train_eps:
+            spent = budget.epsilon_with(((sigma, sample_rate, steps),))
+            if spent > budget.epsilon:
                 raise PrivacyBudgetError(
-                    f"noise_multiplier={sigma} over {steps} steps spends epsilon={spent:.4g} > the "
-                    f"training budget {train_eps:.4g}; raise noise_multiplier, lower max_epochs, or "
-                    f"leave noise_multiplier=None to solve for it.")
+                    f"noise_multiplier={sigma} over {steps} steps brings the total epsilon to "
+                    f"{spent:.4g} > the budget {budget.epsilon}; raise noise_multiplier, lower "
+                    f"max_epochs, or leave noise_multiplier=None to solve for it.")
         if sigma > 50:
             warnings.warn(f"noise_multiplier={sigma:.3g} is very large: with {n} rows, epsilon="
                           f"{self.epsilon} leaves little signal. Expect poor fidelity; fewer epochs or "
                           f"more data help.", PrivacyWarning, stacklevel=3)
         return DPSettings(noise_multiplier=sigma, max_grad_norm=float(self.max_grad_norm),
-                          sample_rate=sample_rate, delta=train_delta, accountant=self.accountant,
-                          secure_mode=bool(self.secure_mode))
+                          sample_rate=sample_rate, delta=budget.delta - budget.delta_extra,
+                          accountant=self.accountant, secure_mode=bool(self.secure_mode),
+                          prior=budget.history)
 
     # ------------------------------------------------------------------------------------
     # sampling
@@ -360,6 +464,14 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         check_is_fitted(self, "network_")
         n_samples = check_n_samples(n_samples)
         rng = np.random.default_rng(_seed_from(random_state))
+        if getattr(self, "marginals_", None) is None:
+            return self._decode_prior(n_samples, rng)
+        candidates = self._decode_prior(int(math.ceil(self.oversample * n_samples)), rng)
+        keep = rake_select(candidates, self.output_spans_, self.marginals_, n_samples, rng)
+        return candidates[rng.permutation(keep)]
+
+    def _decode_prior(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        """Decode ``n_samples`` latent draws from the prior N(0, I)."""
         layout = SpanLayout(self.output_spans_, self.network_.n_features)
         out = np.empty((n_samples, layout.n_features), dtype=np.float32)
         net = self.network_
@@ -440,26 +552,41 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
     # privacy report, persistence, sklearn tags
     # ------------------------------------------------------------------------------------
     def privacy_report(self) -> dict:
-        """What the fitted model's guarantee covers: total (epsilon, delta) and every spend."""
+        """What the fitted model's guarantee covers: total (epsilon, delta) and every spend.
+
+        Returns
+        -------
+        dict
+            ``private``, ``epsilon``, ``delta``, ``epsilon_budget``, ``accountant``,
+            ``covers_preprocessing``, ``non_private_statistics``, ``spends`` (stage, mechanism,
+            epsilon on its own, noise multiplier...), ``composition`` and a one-sentence
+            ``statement``.
+        """
         check_is_fitted(self, "network_")
         private = self.epsilon is not None
-        spends = [dict(s) for s in self.privacy_spends_]
-        non_private_pre = bool(getattr(self.encoder_, "non_private_statistics_", None)) if self.encoder_ else False
+        ledger = self.privacy_ledger_ or {}
+        leaks = list(self.non_private_statistics_)
         if not private:
-            statement = "No differential privacy: trained with epsilon=None."
-        elif non_private_pre:
-            statement = (f"(epsilon={self.epsilon_:.4g}, delta={self.delta_:.3g})-DP for model training "
-                         f"only: some preprocessing statistics were read from the data without DP.")
+            statement = "No differential privacy: the model was trained with epsilon=None."
+        elif leaks:
+            statement = (f"Model training is ({self.epsilon_:.3g}, {self.delta_:.2g})-differentially "
+                         f"private, but {len(leaks)} preprocessing statistic(s) were read from the data "
+                         f"without DP, so the guarantee does not cover them.")
         else:
-            statement = (f"(epsilon={self.epsilon_:.4g}, delta={self.delta_:.3g})-differentially "
-                         f"private with respect to adding or removing one row of the training table.")
+            statement = (f"Everything learnt from the training table is ({self.epsilon_:.3g}, "
+                         f"{self.delta_:.2g})-differentially private: adding or removing any one "
+                         f"person's row changes the probability of any output by at most a factor "
+                         f"e^{self.epsilon_:.3g} (plus {self.delta_:.2g}).")
         return {"private": private, "epsilon": self.epsilon_ if private else None,
                 "delta": self.delta_ if private else None, "epsilon_budget": self.epsilon,
                 "accountant": self.accountant if private else None,
+                "composition": ledger.get("composition"),
                 "noise_multiplier": self.noise_multiplier_, "sample_rate": self.sample_rate_,
                 "steps": self.n_steps_, "max_grad_norm": self.max_grad_norm,
-                "secure_mode": bool(self.secure_mode), "spends": spends,
-                "covers_preprocessing": private and not non_private_pre, "statement": statement}
+                "secure_mode": bool(self.secure_mode),
+                "covers_preprocessing": private and not leaks,
+                "non_private_statistics": leaks, "spends": list(ledger.get("spends", [])),
+                "statement": statement}
 
     def save(self, path) -> None:
         """Save to a directory (weights via ``state_dict``, params/metadata as JSON)."""

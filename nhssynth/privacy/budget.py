@@ -105,12 +105,20 @@ class PrivacyBudget:
         return compose_epsilon(spend.history, self.delta - self.delta_extra, self.accountant)
 
     # -- planning ---------------------------------------------------------------------------
-    def preprocessing_noise_multiplier(self, n_mechanisms: int, delta_extra: float) -> float:
+    def mechanism_noise_multiplier(self, fraction: float, n_mechanisms: int = 1,
+                                   delta_extra: float = 0.0) -> float:
         """Noise multiplier ``z`` so that ``n_mechanisms`` full-table Gaussian mechanisms cost
-        ``preprocessing_fraction * epsilon`` on their own."""
-        target = self.preprocessing_fraction * self.epsilon
-        return solve_noise_multiplier(target, self.delta - self.delta_extra - delta_extra, 1.0,
+        ``fraction * epsilon`` on their own (the composition with the rest costs less)."""
+        if not 0 < fraction < 1:
+            raise PrivacyBudgetError(f"budget fraction must be in (0, 1), got {fraction!r}.")
+        return solve_noise_multiplier(fraction * self.epsilon,
+                                      self.delta - self.delta_extra - delta_extra, 1.0,
                                       n_mechanisms, self.accountant)
+
+    def epsilon_with(self, extra_history: tuple) -> float:
+        """Total epsilon if ``extra_history`` were spent on top of what is recorded."""
+        return compose_epsilon(self.history + tuple(extra_history), self.delta - self.delta_extra,
+                               self.accountant)
 
     def training_noise_multiplier(self, sample_rate: float, steps: int) -> float:
         """Smallest DP-SGD noise multiplier whose composition with what is already spent stays

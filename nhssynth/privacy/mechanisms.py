@@ -14,9 +14,10 @@ Stage A (what exists)
       power-of-two bins ``±[2^k, 2^(k+1))``; the outermost bins whose noisy count clears a
       threshold give coarse bounds.
 Stage B (where the mass is)
-    * numeric/datetime columns: a histogram of ``n_bins`` equal bins between the (declared or
-      stage-A) bounds, plus Gaussian noise.  Bounds are tightened to the outermost bins that
-      clear a threshold, and the noisy bin masses are what the GMM encoder is fitted to.
+    * numeric/datetime columns without declared bounds: a histogram of ``n_bins`` equal bins
+      between the stage-A bounds, plus Gaussian noise.  Bins that clear two noise standard
+      deviations carry their noisy mass; the GMM encoder is fitted to that weighted histogram.
+      (Declared bounds get a uniform, data-independent mixture input instead: no spend.)
 
 Each row contributes at most one count to each column's histogram, so a stage releasing ``k``
 column histograms has L2 sensitivity ``sqrt(k)``; with noise ``z * sqrt(k)`` it is a Gaussian
@@ -40,10 +41,11 @@ from ..exceptions import PrivacyBudgetError, PrivacyWarning
 from ..metadata import ColumnMetadata, Metadata
 
 __all__ = ["DomainEstimate", "estimate_domains", "needs_estimation", "column_to_float",
-           "LOG_BIN_RANGE"]
+           "dp_preprocess", "data_statistics", "LOG_BIN_RANGE"]
 
 LOG_BIN_RANGE = (-20, 64)  # powers of two covered by the coarse bound search
-_NOISE_SIGMAS_FOR_OCCUPANCY = 3.0
+_FALSE_OCCUPANCY = 0.05  # chance that noise alone marks any empty bin occupied (all columns)
+_HIST_SIGMAS = 2.0  # stage-B bins below this many noise sds get no mixture weight
 
 
 @dataclass
@@ -53,8 +55,8 @@ class DomainEstimate:
     Attributes
     ----------
     domains : dict
-        Column -> ``{"categories": [...]}`` or ``{"bounds": (lo, hi), "hist_centers": array,
-        "hist_weights": array}`` in the column's numeric scale (datetimes: int64 nanoseconds).
+        Column -> ``{"categories": [...]}`` or ``{"bounds": (lo, hi), "gmm_values": array,
+        "gmm_weights": array}`` in the column's numeric scale (datetimes: nanoseconds).
     history : tuple
         Accountant entries ``(noise_multiplier, 1.0, 1)`` of the stages that ran.
     delta_threshold : float
@@ -129,14 +131,12 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
         ``z`` of each stage's Gaussian mechanism (noise std ``z * sqrt(k)`` per count).
     delta_threshold : float
         Delta reserved for releasing data-dependent category sets (total over columns).
-    rng : numpy Generator or :class:`~nhssynth.privacy.secure.SecureGaussian`
-        Noise source (``normal(shape, std)`` for the secure one).
+    rng : numpy Generator (or an object with the same ``normal(loc, scale, size)``)
+        Noise source.
     n_bins : int
         Bins of the stage-B histograms.
     """
     def noise(shape, std):
-        if hasattr(rng, "normal") and not isinstance(rng, np.random.Generator):
-            return rng.normal(shape, std)
         return rng.normal(0.0, std, size=shape)
 
     out = DomainEstimate()
@@ -172,7 +172,10 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
                           key=lambda v: (str(type(v)), v))
             out.domains[col.name] = {"categories": keep}
         edges = _log_bin_edges()
-        tau_bins = _NOISE_SIGMAS_FOR_OCCUPANCY * sigma_a
+        # Bonferroni over every coarse bin of every column: an empty bin is called occupied
+        # with probability <= _FALSE_OCCUPANCY in total, so noise cannot stretch the bounds.
+        n_tests = max(1, len(bound_cols) * (len(edges) - 1))
+        tau_bins = sigma_a * float(ndtri(1.0 - _FALSE_OCCUPANCY / n_tests))
         for col in bound_cols:
             values = column_to_float(df[col.name], col)
             noisy = _coarse_counts(values, edges) + noise((len(edges) - 1,), sigma_a)
@@ -193,38 +196,113 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
     if k_b:
         sigma_b = noise_multiplier * math.sqrt(k_b)
         history.append((noise_multiplier, 1.0, 1))
-        tau_bins = _NOISE_SIGMAS_FOR_OCCUPANCY * sigma_b
         for col in hist_cols:
             lo, hi = coarse[col.name] if col.name in coarse else _declared_bounds_float(col)
-            bins = n_bins
+            if col.kind == "integer":
+                lo, hi = float(math.floor(lo)), float(math.ceil(hi))
             if col.kind == "integer" and hi - lo + 1 <= n_bins:
-                edges = np.arange(math.floor(lo), math.ceil(hi) + 2, dtype=np.float64) - 0.5
+                edges = np.arange(lo, hi + 2, dtype=np.float64) - 0.5
             else:
-                edges = np.linspace(lo, hi, bins + 1)
+                edges = np.linspace(lo, hi, n_bins + 1)
             values = np.clip(column_to_float(df[col.name], col), edges[0], edges[-1])
             counts = np.histogram(values, bins=edges)[0].astype(np.float64)
             noisy = counts + noise((len(counts),), sigma_b)
-            occupied = np.flatnonzero(noisy > tau_bins)
-            if len(occupied):
-                lo_t, hi_t = float(edges[occupied[0]]), float(edges[occupied[-1] + 1])
-            else:
-                warnings.warn(f"column {col.name!r}: its histogram is mostly noise at this budget; "
-                              f"using the coarse range [{lo:g}, {hi:g}].", PrivacyWarning, stacklevel=3)
-                lo_t, hi_t = lo, hi
-            if col.kind == "integer":
-                lo_t, hi_t = float(math.ceil(lo_t)), float(math.floor(hi_t))
-                hi_t = max(hi_t, lo_t)
-            centers = 0.5 * (edges[:-1] + edges[1:])
-            weights = np.clip(noisy, 0.0, None)
-            inside = (centers >= lo_t) & (centers <= hi_t)
-            if weights[inside].sum() <= 0:
-                weights = np.where(inside, 1.0, 0.0)  # no signal: uniform over the bounds
-            out.domains[col.name] = {"bounds": (lo_t, hi_t), "hist_centers": centers[inside],
-                                     "hist_weights": weights[inside]}
+            # Bins within ~2 noise sds of zero are indistinguishable from empty: no weight, so
+            # the mixture is not spread over noise.  Bounds stay the coarse ones: a per-bin
+            # threshold would cut long, thin tails (each bin below the noise, together a lot).
+            weights = np.where(noisy > _HIST_SIGMAS * sigma_b, noisy, 0.0)
+            centers = np.clip(0.5 * (edges[:-1] + edges[1:]), lo, hi)
+            if weights.sum() <= 0:
+                warnings.warn(f"column {col.name!r}: its histogram is only noise at this budget; the "
+                              f"mixture is spread uniformly over [{lo:g}, {hi:g}]. Declare min/max "
+                              f"or raise epsilon.", PrivacyWarning, stacklevel=3)
+                weights = np.ones_like(weights)
+            out.domains[col.name] = {"bounds": (lo, hi), "gmm_values": centers, "gmm_weights": weights}
         out.spends.append({"stage": "preprocessing: histograms", "mechanism":
-                           f"Gaussian noisy {n_bins}-bin histograms (bounds tightening, GMM fit)",
+                           f"Gaussian noisy {n_bins}-bin histograms (mixture fit)",
                            "columns": [c.name for c in hist_cols],
                            "noise_multiplier": noise_multiplier, "noise_std": sigma_b})
     out.history = tuple(history)
     out.delta_threshold = float(delta_threshold) if cat_cols else 0.0
     return out
+
+
+def data_statistics(metadata: Metadata) -> list[str]:
+    """Statistics a non-private encoder would read from the data for this metadata."""
+    out = []
+    for col in metadata:
+        need_cats, need_bounds = needs_estimation(col)
+        if need_cats:
+            out.append(f"{col.name}: category set")
+        if need_bounds:
+            out.append(f"{col.name}: min/max")
+        if col.kind in ("continuous", "integer", "datetime"):
+            out.append(f"{col.name}: mixture fit")
+        if col.missing == "impute" and col.impute_value is None and col.nullable:
+            out.append(f"{col.name}: impute mean/mode")
+    return out
+
+
+def _grid_domain(lo: float, hi: float, n: int = 64) -> dict:
+    """Data-independent mixture input: uniform mass over declared bounds."""
+    return {"bounds": (lo, hi), "gmm_values": np.linspace(lo, hi, n), "gmm_weights": np.ones(n)}
+
+
+def _to_timestamp(value: float, col: ColumnMetadata) -> pd.Timestamp:
+    ts = pd.Timestamp(int(round(value)))
+    return ts.tz_localize("UTC").tz_convert(col.timezone) if col.timezone else ts
+
+
+def dp_preprocess(df: pd.DataFrame, metadata: Metadata, budget, rng, *,
+                  n_bins: int = 64) -> tuple[dict, Metadata]:
+    """Domains for a :class:`~nhssynth.TableEncoder` that read nothing from ``df`` without DP.
+
+    Declared categories and bounds are used as they are (declared numeric bounds get a uniform,
+    data-independent mixture input).  Everything else is estimated by
+    :func:`estimate_domains` and charged to ``budget`` (a
+    :class:`~nhssynth.privacy.budget.PrivacyBudget`).  ``missing="impute"`` columns without an
+    ``impute_value`` get the mean (numeric) of their DP histogram or the first released
+    category.  Returns ``(domains, metadata)``, the metadata with those impute values filled in.
+    """
+    domains: dict[str, dict] = {}
+    needs_cats = any(needs_estimation(c)[0] for c in metadata)
+    needs_bounds = any(needs_estimation(c)[1] for c in metadata)
+    for col in metadata:
+        if col.kind in ("continuous", "integer") and col.has_declared_bounds:
+            lo, hi = _declared_bounds_float(col)
+            domains[col.name] = _grid_domain(lo, hi)
+        elif col.kind == "datetime" and col.has_declared_bounds:
+            domains[col.name] = {"bounds": col.bounds()}
+    if needs_cats or needs_bounds:
+        n_stages = (1 if (needs_cats or needs_bounds) else 0) + (1 if needs_bounds else 0)
+        delta_thr = 0.1 * budget.delta if needs_cats else 0.0
+        z = budget.mechanism_noise_multiplier(budget.preprocessing_fraction, n_stages, delta_thr)
+        est = estimate_domains(df, metadata, noise_multiplier=z, delta_threshold=delta_thr,
+                               rng=rng, n_bins=n_bins)
+        for spend in est.spends:
+            budget.record(spend["stage"], spend["mechanism"], history=((z, 1.0, 1),),
+                          delta_extra=est.delta_threshold if "domains" in spend["stage"] else 0.0,
+                          columns=spend["columns"], noise_multiplier=z)
+        for name, dom in est.domains.items():
+            col = metadata[name]
+            if col.kind == "datetime":
+                lo, hi = dom["bounds"]
+                domains[name] = {"bounds": (_to_timestamp(lo, col), _to_timestamp(hi, col))}
+            else:
+                domains[name] = dom
+    for col in metadata:  # impute values from DP outputs only (post-processing)
+        if col.missing == "impute" and col.nullable and col.impute_value is None:
+            dom = domains.get(col.name, {})
+            if "gmm_values" in dom:
+                w = np.asarray(dom["gmm_weights"], dtype=float)
+                value = float(np.average(dom["gmm_values"], weights=w if w.sum() > 0 else None))
+                value = round(value) if col.kind == "integer" else value
+            elif "categories" in dom or col.categories:
+                value = (dom.get("categories") or col.categories)[0]
+            elif col.kind == "datetime" and "bounds" in dom:
+                value = dom["bounds"][0] + (dom["bounds"][1] - dom["bounds"][0]) / 2
+            else:
+                raise PrivacyBudgetError(f"column {col.name!r}: missing='impute' needs an impute_value "
+                                         f"in the metadata under DP preprocessing.")
+            metadata = metadata.update(col.name, impute_value=value)
+    return domains, metadata
