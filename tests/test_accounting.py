@@ -76,5 +76,5 @@ def test_bad_accounting_requests():
     with pytest.raises(PrivacyBudgetError, match="epsilon must be > 0"):
         solve_noise_multiplier(0.0, 1e-5, 0.01, 100)
     with pytest.raises(PrivacyBudgetError, match="cannot be met"):
-        solve_noise_multiplier(1e-4, 1e-9, 0.9, 10**6)
+        solve_noise_multiplier(1e-4, 1e-9, 0.9, 10**5, "rdp")
     assert np.isinf(compute_epsilon(0.0, 0.1, 10, 1e-5))

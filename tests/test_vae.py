@@ -11,15 +11,22 @@ from nhssynth.models import DPVAESynthesizer
 TINY = dict(max_epochs=3, batch_size=64, hidden_dims=(32,), latent_dim=4, random_state=0)
 
 
+COLS = ["age", "sex", "death", "edu", "income", "charges", "dzgroup", "sno", "scoma"]
+
+
 @pytest.fixture(scope="module")
 def support_small():
-    df = load_example()
-    cols = ["age", "sex", "death", "edu", "income", "charges", "dzgroup", "sno", "scoma"]
-    return df[cols].iloc[:800].reset_index(drop=True)
+    return load_example()[COLS].iloc[:800].reset_index(drop=True)
 
 
-def test_fit_sample_schema_and_privacy(support_small):
-    synth = DPVAESynthesizer(epsilon=3.0, **TINY).fit(support_small)
+@pytest.fixture(scope="module")
+def support_metadata():
+    """The shipped metadata: categories declared public (from the data dictionary)."""
+    return load_example(return_metadata=True)[1].select(COLS)
+
+
+def test_fit_sample_schema_and_privacy(support_small, support_metadata):
+    synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, **TINY).fit(support_small)
     fake = synth.sample(300, random_state=1)
     assert list(fake.columns) == list(support_small.columns)
     assert (fake.dtypes == support_small.dtypes).all()
@@ -35,18 +42,22 @@ def test_fit_sample_schema_and_privacy(support_small):
     assert synth.noise_multiplier_ > 0.3
     report = synth.privacy_report()
     assert report["private"] and report["epsilon"] == synth.epsilon_
-    assert report["spends"][-1]["stage"] == "training"
+    assert report["covers_preprocessing"] and not report["non_private_statistics"]
+    stages = [s["stage"] for s in report["spends"]]
+    # numeric bounds are not declared -> DP domains and histograms; then marginals, training
+    assert stages == ["preprocessing: domains", "preprocessing: histograms", "marginals", "training"]
+    assert sum(s["epsilon"] for s in report["spends"]) > synth.epsilon_  # composition is tighter
 
 
 def test_ndarray_in_ndarray_out():
-    X = np.random.default_rng(0).normal(size=(200, 3))
-    synth = DPVAESynthesizer(epsilon=5.0, **TINY).fit(X)
+    X = np.random.default_rng(0).normal(size=(3000, 3))
+    synth = DPVAESynthesizer(epsilon=5.0, **TINY).fit(X)  # bounds estimated with DP
     out = synth.sample(10, random_state=0)
     assert isinstance(out, np.ndarray) and out.shape == (10, 3)
 
 
-def test_sampling_uses_the_prior_not_training_latents(support_small):
-    synth = DPVAESynthesizer(epsilon=3.0, **TINY).fit(support_small)
+def test_sampling_uses_the_prior_not_training_latents(support_small, support_metadata):
+    synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, **TINY).fit(support_small)
 
     def forbidden(*args, **kwargs):
         raise AssertionError("sample() must not run the encoder on anything")
@@ -90,32 +101,37 @@ def test_non_private_training_warns_unless_acknowledged(support_small):
     (dict(max_epochs=0), ValueError, "max_epochs must be a positive integer"),
     (dict(hidden_dims=(0,)), ValueError, "hidden_dims"),
 ])
-def test_bad_parameters(support_small, params, error, match):
+def test_bad_parameters(support_small, support_metadata, params, error, match):
     with pytest.raises(error, match=match):
-        DPVAESynthesizer(**{**TINY, **params}).fit(support_small)
+        DPVAESynthesizer(**{**TINY, "metadata": support_metadata, **params}).fit(support_small)
 
 
 def test_too_small_dataset_for_epsilon():
     df = pd.DataFrame({"x": np.arange(40, dtype=float)})
-    with pytest.raises(PrivacyBudgetError, match=r"too small for epsilon=0.01.*raise epsilon"):
+    md = Metadata.from_yaml("columns:\n  x: {kind: continuous, dtype: float64, min: 0, max: 40}\n")
+    with pytest.raises(PrivacyBudgetError, match=r"(?i)too small for epsilon=0.01.*raise epsilon"):
         DPVAESynthesizer(epsilon=0.01, max_epochs=200, batch_size=39, hidden_dims=(4,),
-                         delta=1e-4).fit(df)
+                         delta=1e-4, metadata=md).fit(df)
+    # without declared bounds the (DP) preprocessing is what cannot be afforded
+    with pytest.raises(PrivacyBudgetError, match=r"preprocessing.*declare"):
+        DPVAESynthesizer(epsilon=0.01, max_epochs=2, batch_size=20, delta=1e-4).fit(df)
 
 
-def test_noise_multiplier_that_overspends_is_refused(support_small):
+def test_noise_multiplier_that_overspends_is_refused(support_small, support_metadata):
     with pytest.raises(PrivacyBudgetError, match="raise noise_multiplier"):
-        DPVAESynthesizer(epsilon=0.5, noise_multiplier=0.5, **TINY).fit(support_small)
+        DPVAESynthesizer(epsilon=3.0, noise_multiplier=0.4, metadata=support_metadata,
+                         **TINY).fit(support_small)
 
 
 def test_nan_in_column_declared_without_missing(support_small):
-    md = Metadata.from_dataframe(support_small).update("charges", nullable=False)
+    md = load_example(return_metadata=True)[1].select(COLS).update("charges", nullable=False)
     with pytest.raises(MetadataError, match="column 'charges' has .* missing value"):
         DPVAESynthesizer(epsilon=3.0, metadata=md, **TINY).fit(support_small)
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (2.0, TypeError), (True, TypeError)])
-def test_sample_argument_validation(support_small, bad, error):
-    synth = DPVAESynthesizer(epsilon=3.0, **TINY).fit(support_small)
+def test_sample_argument_validation(support_small, support_metadata, bad, error):
+    synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, **TINY).fit(support_small)
     with pytest.raises(error, match="n_samples must be a positive integer"):
         synth.sample(bad)
 

@@ -256,6 +256,9 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         generator = _torch_generator(seed)
         noise_rng = self._noise_rng(seed)
         n = len(X)
+        if self.batch_size > n:
+            raise ValueError(f"batch_size={self.batch_size} is larger than the data ({n} rows); "
+                             f"use batch_size <= {n} (e.g. {max(1, n // 10)}).")
         budget = self._make_budget(n)
         self.non_private_statistics_ = []
 
@@ -270,17 +273,17 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             self._charge_encoder(preprocessing_privacy, budget)
         else:
             Z, spans = self._fit_encoder(X, seed, budget, noise_rng)
-        if n < 2:
-            raise ValueError(f"need at least 2 rows to fit, got {n}.")
-        if self.batch_size > n:
-            raise ValueError(f"batch_size={self.batch_size} is larger than the data ({n} rows); "
-                             f"use batch_size <= {n} (e.g. {max(1, n // 10)}).")
         self.output_spans_ = spans
         layout = SpanLayout(spans, Z.shape[1])
 
         self.marginals_ = None
         if budget is not None and self.marginal_fraction > 0:
-            z_marg = budget.mechanism_noise_multiplier(self.marginal_fraction, 1)
+            try:
+                z_marg = budget.mechanism_noise_multiplier(self.marginal_fraction, 1)
+            except PrivacyBudgetError:
+                raise PrivacyBudgetError(
+                    f"the dataset ({n} rows) is too small for epsilon={self.epsilon}: even the DP "
+                    f"marginals cannot be afforded. Raise epsilon (or set marginal_fraction=0).") from None
             self.marginals_ = noisy_marginals(Z, spans, z_marg, noise_rng)
             budget.record("marginals", "Gaussian noisy one-way histograms of every column "
                           "(used to rake samples)", history=((z_marg, 1.0, 1),),
@@ -391,7 +394,11 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             if params.get("categorical_min_frequency") is not None:
                 raise PrivacyBudgetError("categorical_min_frequency reads category frequencies from the "
                                          "data; it cannot be combined with DP preprocessing.")
-            domains, metadata = dp_preprocess(frame, metadata, budget, noise_rng)
+            try:
+                domains, metadata = dp_preprocess(frame, metadata, budget, noise_rng)
+            except PrivacyBudgetError as exc:
+                raise PrivacyBudgetError(f"DP preprocessing: {exc} (declare categories and min/max in "
+                                         f"the metadata to spend nothing on preprocessing).") from None
             if any("categories" in d for d in domains.values()):
                 # rows whose value was too rare to be released encode as "no category"
                 params.setdefault("handle_unknown", "ignore")
