@@ -1,0 +1,316 @@
+"""``nhssynth``: the command-line interface (argparse), thin over the public API.
+
+Run ``nhssynth --help`` or ``nhssynth <command> --help``; ``docs/cli.md`` is the reference.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser"]
+
+PROG = "nhssynth"
+
+_DESCRIPTION = """\
+Differentially private synthetic health data from the terminal.
+
+Every command reads its settings from built-in defaults, then an optional YAML config
+(-c NAME: config/NAME.yaml or a path), then the flags given; --save-config writes the fully
+resolved config so that 'nhssynth config -c FILE' reproduces the run exactly (same --seed, same
+bytes). Outputs go to EXPERIMENTS_DIR/EXPERIMENT_NAME/DATASET/ (default ./experiments/<timestamp>/).
+"""
+
+_EPILOG = """\
+examples:
+  nhssynth pipeline --dataset example --epsilon 1 3 10 --experiment-name sweep --seed 0
+  nhssynth dataloader -d mydata -e trial            # reads ./data/mydata.csv (+ mydata.yaml)
+  nhssynth model -e trial --arch DPVAE VAE Marginal --epsilon 3 --repeats 2
+  nhssynth evaluation -e trial --target death
+  nhssynth plotting -e trial
+  nhssynth dashboard -e trial --serve --port 8000
+  nhssynth config -c quick --seed 1 --save-config
+"""
+
+_COMMANDS = {
+    "dataloader": ("read, validate and split a dataset; fit the encoder",
+                   "Read a CSV/Parquet dataset (or the bundled 'example'), read its metadata YAML "
+                   "(NAME.yaml / NAME_metadata.yaml beside it, or --metadata) or infer one, "
+                   "validate the rows against it, split off a holdout, fit the TableEncoder and "
+                   "save metadata.yaml, train.csv, holdout.csv and the encoded matrix."),
+    "model": ("fit synthesizers over a hyper-parameter grid",
+              "Fit each architecture (DPVAE, VAE = non-private DP-VAE, Marginal) for every "
+              "combination of the list-valued hyper-parameters (e.g. --epsilon 1 3 10) and "
+              "every repeat; save the model, synthetic.csv and privacy.json per run."),
+    "evaluation": ("score every run: fidelity, utility, privacy",
+                   "Run the metric suite (nhssynth.metrics.evaluate) on each run's synthetic data "
+                   "against the training rows and the holdout; write evaluation.json/.csv and a "
+                   "self-contained report.html per run, and comparison.csv per dataset."),
+    "plotting": ("draw the figures",
+                 "Per run: marginals, pairwise relationship differences and distance to closest "
+                 "record; per dataset: scores against epsilon."),
+    "dashboard": ("build (and serve) the experiment's index page",
+                  "Write EXPERIMENT/index.html comparing every run (epsilon against fidelity, "
+                  "utility and privacy, with links to each report); --serve serves the folder "
+                  "on http://HOST:PORT/ until Ctrl-C."),
+    "pipeline": ("run dataloader, model, evaluation, plotting and dashboard in order",
+                 "All steps in order (see --steps), with one summary at the end."),
+    "config": ("run what a config file specifies",
+               "Run the steps listed in a YAML config (-c NAME for config/NAME.yaml, or a path); "
+               "flags given on the command line override the file."),
+}
+# which option groups each command takes
+_GROUPS = {
+    "dataloader": ("dataloader",),
+    "model": ("model",),
+    "evaluation": ("evaluation",),
+    "plotting": ("plotting", "evaluation.max_rows"),
+    "dashboard": ("dashboard",),
+    "pipeline": ("steps", "dataloader", "model", "evaluation", "plotting", "dashboard"),
+    "config": ("steps", "dataloader", "model", "evaluation", "plotting", "dashboard"),
+}
+_COMMON = ("dataset", "data_dir", "metadata", "experiments_dir", "experiment_name", "seed")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``nhssynth: error: ...`` and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _fmt_default(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        if value and isinstance(value[0], list):
+            return " ".join(",".join(map(str, v)) for v in value)
+        return " ".join(_fmt_default(v) for v in value)
+    return str(value)
+
+
+def _add_option(group, opt) -> None:
+    help_text = opt.help if "default" in opt.help else f"{opt.help} (default: {_fmt_default(opt.default)})"
+    help_text = help_text.replace("%", "%%")
+    if opt.boolean:
+        group.add_argument(*opt.flags, dest=opt.key, action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS, help=help_text)
+        return
+    kwargs: dict[str, Any] = dict(dest=opt.key, default=argparse.SUPPRESS, help=help_text,
+                                  type=opt.cli_type, metavar=opt.metavar)
+    if opt.nargs is not None:
+        kwargs["nargs"] = opt.nargs
+    group.add_argument(*opt.flags, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``nhssynth`` argument parser (every option defaults to 'not given')."""
+    from .. import __version__
+    from .config import OPTION_BY_KEY, OPTIONS, SECTIONS
+
+    parser = _Parser(prog=PROG, description=_DESCRIPTION, epilog=_EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                title="commands")
+    for name, (short, long) in _COMMANDS.items():
+        p = sub.add_parser(name, help=short, description=long)
+        run = p.add_argument_group("run")
+        run.add_argument("-c", "--config", metavar="NAME", required=name == "config",
+                         default=argparse.SUPPRESS if name != "config" else None,
+                         help="YAML config: a path, or NAME for config/NAME.yaml; flags override it")
+        run.add_argument("--save-config", nargs="?", const="", metavar="PATH",
+                         default=argparse.SUPPRESS,
+                         help="write the fully resolved config (default path: "
+                              "EXPERIMENTS_DIR/EXPERIMENT_NAME/config.yaml)")
+        run.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                         help="print only errors and the final summary")
+        run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show tracebacks and all library warnings")
+        common = p.add_argument_group("data and experiment")
+        for key in _COMMON:
+            _add_option(common, OPTION_BY_KEY[key])
+        for group_name in _GROUPS[name]:
+            if group_name in SECTIONS:
+                g = p.add_argument_group(group_name)
+                for opt in OPTIONS:
+                    if opt.section == group_name:
+                        _add_option(g, opt)
+            else:
+                _add_option(p.add_argument_group("other"), OPTION_BY_KEY[group_name])
+    return parser
+
+
+# --------------------------------------------------------------------------------------------
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, KeyError):
+        text = f"missing key {text}"
+    return " ".join(text.split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nhssynth`` console script; returns the exit status."""
+    import yaml
+
+    from ..exceptions import NhssynthError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version or a usage error
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    debug = bool(getattr(args, "debug", False))
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished files are complete, unfinished ones were not written.",
+              file=sys.stderr)
+        return 130
+    except (NhssynthError, ValueError, FileNotFoundError, OSError, yaml.YAMLError, KeyError,
+            ImportError) as exc:
+        if debug:
+            raise
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .commands import Console
+    from .config import OPTION_BY_KEY, find_config, load_config_file, resolve_config
+    from .experiment import expand_runs, latest_experiment
+
+    console = Console(quiet=bool(getattr(args, "quiet", False)),
+                      debug=bool(getattr(args, "debug", False)))
+    cli = {k: v for k, v in vars(args).items() if k in OPTION_BY_KEY}
+    config_name = getattr(args, "config", None)
+    file_spec = load_config_file(find_config(config_name)) if config_name else None
+    command = args.command
+
+    def default_name(cfg: dict) -> str | None:
+        if command in ("dataloader", "pipeline", "config"):
+            return None  # a timestamp
+        name = latest_experiment(cfg["experiments_dir"])
+        if name is None:
+            raise FileNotFoundError(f"no experiment in {cfg['experiments_dir']!r}: run 'nhssynth "
+                                    f"dataloader' or 'nhssynth pipeline' first.")
+        console.info(f"using the latest experiment: {name} (choose with --experiment-name)")
+        return name
+
+    cfg = resolve_config(file_spec, cli, default_name=default_name)
+    steps = list(cfg["steps"]) if command in ("pipeline", "config") else [command]
+    if "model" in steps:
+        expand_runs(cfg["model"], cfg["seed"])  # fail early on a bad grid
+    if "dataloader" in steps and cfg["dataset"] is None:
+        from .config import ConfigError
+        raise ConfigError("no dataset given: pass --dataset NAME (a file in --data-dir, a path, "
+                          "or 'example' for the bundled SUPPORT2 table).")
+    root = Path(cfg["experiments_dir"]) / cfg["experiment_name"]
+    saved = None
+    if hasattr(args, "save_config"):
+        from .config import config_to_yaml
+        from .files import write_text
+        saved = Path(args.save_config) if args.save_config else root / "config.yaml"
+        write_text(saved, config_to_yaml(cfg))
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        if not console.debug:
+            warnings.simplefilter("ignore")
+        touched = _run_steps(cfg, steps, console)
+    _summary(cfg, command, steps, touched, saved, time.perf_counter() - t0, console)
+    if "dashboard" in steps and cfg["dashboard"]["serve"]:
+        from .dashboard import serve
+        serve(root, cfg["dashboard"]["host"], cfg["dashboard"]["port"],
+              announce=lambda m: print(m, flush=True))
+    return 0
+
+
+def _run_steps(cfg: dict, steps: list[str], console) -> list[Path]:
+    from . import commands
+    from .dashboard import build_index
+    from .experiment import Layout
+
+    touched: list[Path] = []
+    for step in steps:
+        if step == "dataloader":
+            info = commands.run_dataloader(cfg, console)
+            touched.append(Layout(cfg["experiments_dir"], cfg["experiment_name"], info["key"]).data)
+        elif step == "model":
+            commands.run_model(cfg, console)
+            touched.append(commands._data_dir(cfg))
+        elif step == "evaluation":
+            commands.run_evaluation(cfg, console)
+            touched.append(commands._data_dir(cfg))
+        elif step == "plotting":
+            commands.run_plotting(cfg, console)
+            touched.append(commands._data_dir(cfg))
+        elif step == "dashboard":
+            root = Path(cfg["experiments_dir"]) / cfg["experiment_name"]
+            path = build_index(root)
+            console.info(f"dashboard: wrote {path}")
+            touched.extend(Layout(root.parent, root.name).dataset_dirs())
+    return list(dict.fromkeys(touched))
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "-"
+    return "-" if math.isnan(v) else ("inf" if math.isinf(v) else f"{v:.{digits}g}" if digits == 0
+                                      else f"{v:.{digits}f}")
+
+
+def _summary(cfg: dict, command: str, steps: list[str], touched: list[Path], saved: Path | None,
+             seconds: float, console) -> None:
+    """The one-screen summary: where files went, epsilon spent, headline scores."""
+    from .commands import collect_results
+    from .files import read_json
+
+    root = Path(cfg["experiments_dir"]) / cfg["experiment_name"]
+    lines = ["", f"nhssynth {command}: done in {seconds:.1f} s (seed {cfg['seed']})",
+             f"  experiment  {root}"]
+    for data_dir in touched:
+        marker = data_dir / "dataloader.json"
+        if not marker.is_file():
+            continue
+        info = read_json(marker)
+        lines.append(f"  dataset     {data_dir.name}: {info['n_train']} training / "
+                     f"{info['n_holdout']} holdout rows, {info['n_columns']} columns -> {data_dir}")
+        frame = collect_results(data_dir)
+        if frame.empty or not any(s in steps for s in ("model", "evaluation", "plotting", "dashboard")):
+            continue
+        width = max(24, int(frame["run"].str.len().max()) + 2)
+        lines.append(f"  {'run':<{width}}{'eps budget':>11}{'eps spent':>11}{'fidelity':>10}"
+                     f"{'quality':>9}{'utility':>9}{'privacy':>9}")
+        for row in frame.itertuples(index=False):
+            budget = "non-priv" if not math.isfinite(float(row.epsilon_budget)) else _f(row.epsilon_budget, 3)
+            spent = "-" if not math.isfinite(float(row.epsilon_spent)) else _f(row.epsilon_spent, 3)
+            lines.append(f"  {row.run:<{width}}{budget:>11}{spent:>11}{_f(row.fidelity):>10}"
+                         f"{_f(row.quality):>9}{_f(row.utility):>9}{_f(row.privacy):>9}")
+        if (data_dir / "comparison.csv").is_file():
+            lines.append(f"  per run     synthetic.csv, privacy.json, model/, report.html under "
+                         f"{data_dir}/<run>/")
+    if (root / "index.html").is_file() and "dashboard" in steps:
+        lines.append(f"  dashboard   {root / 'index.html'}  (serve: nhssynth dashboard -e "
+                     f"{cfg['experiment_name']} --serve)")
+    if saved is not None:
+        lines.append(f"  config      {saved}  (reproduce: nhssynth config -c {saved})")
+    for note in console.notes[:8]:
+        lines.append(f"  note        {note[:160]}")
+    if len(console.notes) > 8:
+        lines.append(f"  note        ... and {len(console.notes) - 8} more (see each run.json)")
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
