@@ -361,7 +361,7 @@ def run_evaluation(cfg: Mapping, console: Console) -> list[dict]:
         write_csv(run_dir / "evaluation.csv", res.table)
         with atomic_path(run_dir / "report.html") as tmp:
             write_report(res, tmp, title=f"nhssynth: {run_dir.name}",
-                         dataset=f"{data_dir.name} (experiment {cfg['experiment_name']})")
+                         dataset=data_dir.name)
         doc = {"run": run_dir.name, "target": target, "summary": res.summary,
                "baseline_summary": res.baseline_summary, "holdout_summary": res.holdout_summary,
                "findings": res.findings, "privacy_statement": privacy.get("statement")}

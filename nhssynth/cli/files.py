@@ -25,6 +25,12 @@ __all__ = ["atomic_path", "atomic_dir", "write_text", "write_json", "write_csv",
 FLOAT_FORMAT = "%.15g"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; on success move it onto ``path``."""
@@ -35,6 +41,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600 files
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -49,6 +56,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700 folders
         if path.exists():
             old = path.with_name(f".{path.name}.old.tmp")
             if old.exists():
