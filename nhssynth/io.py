@@ -12,6 +12,7 @@ Weights are mapped to the CPU on load; a model trained on a GPU loads on a CPU-o
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import json
@@ -110,7 +111,26 @@ def to_jsonable(obj: Any, *, skip: tuple = ()) -> Any:
     if isinstance(obj, BaseEstimator) and type(obj).__module__.startswith("nhssynth."):
         return {"__estimator__": f"{type(obj).__module__}:{type(obj).__qualname__}",
                 "state": {k: to_jsonable(v) for k, v in vars(obj).items() if k not in skip}}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) \
+            and type(obj).__module__.startswith("nhssynth."):
+        return {"__dataclass__": f"{type(obj).__module__}:{type(obj).__qualname__}",
+                "fields": {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}}
     raise TypeError(f"cannot save an object of type {type(obj).__module__}.{type(obj).__qualname__}")
+
+
+def _resolve_class(path: str, base_check) -> type:
+    module, _, name = path.partition(":")
+    if not module.startswith("nhssynth.") or not all(p.isidentifier() for p in name.split(".")):
+        raise ModelFileError(f"refusing to load class {path!r}: only nhssynth classes can be loaded.")
+    try:
+        cls = importlib.import_module(module)
+        for part in name.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError):
+        raise ModelFileError(f"class {path!r} does not exist in this nhssynth version.") from None
+    if not (isinstance(cls, type) and base_check(cls)):
+        raise ModelFileError(f"refusing to load {path!r}: not an nhssynth estimator or record.")
+    return cls
 
 
 def _resolve_estimator_class(path: str) -> type:
@@ -176,6 +196,9 @@ def from_jsonable(obj: Any) -> Any:
         if name not in _ALLOWED_TYPES.get(mod, set()):
             raise ModelFileError(f"refusing to load type {obj['__type__']!r}.")
         return getattr(importlib.import_module(mod), name)
+    if "__dataclass__" in obj:
+        cls = _resolve_class(obj["__dataclass__"], dataclasses.is_dataclass)
+        return cls(**{k: from_jsonable(v) for k, v in obj["fields"].items()})
     if "__estimator__" in obj:
         cls = _resolve_estimator_class(obj["__estimator__"])
         est = cls.__new__(cls)

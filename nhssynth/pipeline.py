@@ -61,10 +61,31 @@ class SynthesisPipeline(Pipeline):
             spans = getattr(transformer, "output_spans_", spans)
         name, generator = self.steps[-1]
         fit_kwargs = dict(step_params[name])
-        if spans is not None and "output_spans" in inspect.signature(generator.fit).parameters:
+        accepted = inspect.signature(generator.fit).parameters
+        if spans is not None and "output_spans" in accepted:
             fit_kwargs.setdefault("output_spans", spans)
+        if "preprocessing_privacy" in accepted:
+            fit_kwargs.setdefault("preprocessing_privacy", self._preprocessing_privacy())
         generator.fit(Xt, y, **fit_kwargs)
         return self
+
+    def _preprocessing_privacy(self) -> dict:
+        """What the fitted transformers read from the data, for the generator's privacy report.
+
+        A :class:`~nhssynth.TableEncoder` step reads every statistic its metadata does not
+        declare and its ``domains`` do not supply, without DP.
+        """
+        from .encoding import TableEncoder
+        from .privacy.mechanisms import data_statistics
+
+        leaks: list[str] = []
+        for _, t in self.steps[:-1]:
+            if isinstance(t, TableEncoder):
+                given = set((t.domains or {}).keys())
+                leaks += [s for s in data_statistics(t.metadata_) if s.split(":")[0] not in given]
+            elif _active(t):
+                leaks.append(f"{type(t).__name__}: fitted on the data")
+        return {"spends": [], "non_private_statistics": leaks}
 
     def _check_steps(self) -> None:
         if not self.steps:

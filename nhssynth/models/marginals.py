@@ -8,9 +8,9 @@ by iterative proportional fitting (raking) so that every column's marginal match
 released one, and the requested number of rows is drawn with those weights (without
 replacement).  Both steps are post-processing of DP outputs, so the guarantee is unchanged.
 
-The histogram of a column is taken in the encoded space: the argmax of its softmax block (GMM
-mode or category), its binary value, or ten equal bins of a scalar-only block, with one more
-bin for "missing".
+The histogram of a column is taken in the encoded space: for a mixture-encoded column, its
+mode crossed with four bins of the within-mode scalar; for a categorical, the category; its
+binary value; or ten equal bins of a scalar-only block — with one more bin for "missing".
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from ..base import OutputSpan
 __all__ = ["column_bins", "noisy_marginals", "rake_select"]
 
 _SCALAR_BINS = 10
+_SUB_EDGES = np.array([-0.25, 0.0, 0.25])  # scalar (x - mu) / 4 sd: quartiles of a normal mode
 
 
 def _column_blocks(spans: Sequence[OutputSpan]) -> "OrderedDict[str, list[OutputSpan]]":
@@ -49,7 +50,13 @@ def column_bins(Z: np.ndarray, spans: Sequence[OutputSpan]) -> tuple[np.ndarray,
         value = [s for s in blocks if s is not missing]
         soft = next((s for s in value if s.kind == "softmax"), None)
         binary = next((s for s in value if s.kind == "binary"), None)
-        if soft is not None:
+        scalar = next((s for s in value if s.kind == "continuous"), None)
+        if soft is not None and scalar is not None:
+            # mode x position inside the mode: raking then also shapes each mode
+            sub = np.searchsorted(_SUB_EDGES, Z[:, scalar.start])
+            key = np.argmax(Z[:, soft.slice], axis=1) * (len(_SUB_EDGES) + 1) + sub
+            width = soft.width * (len(_SUB_EDGES) + 1)
+        elif soft is not None:
             key, width = np.argmax(Z[:, soft.slice], axis=1), soft.width
         elif binary is not None:
             key, width = (Z[:, binary.start] > 0.5).astype(np.int64), 2

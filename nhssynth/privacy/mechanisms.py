@@ -15,8 +15,9 @@ Stage A (what exists)
       threshold give coarse bounds.
 Stage B (where the mass is)
     * numeric/datetime columns without declared bounds: a histogram of ``n_bins`` equal bins
-      between the stage-A bounds, plus Gaussian noise.  Bins that clear two noise standard
-      deviations carry their noisy mass; the GMM encoder is fitted to that weighted histogram.
+      between the stage-A bounds, plus Gaussian noise.  Bins that clear the noise (a
+      Bonferroni threshold over all bins) carry their noisy mass, and the GMM encoder is fitted
+      to that weighted histogram; bounds stay the coarse stage-A ones.
       (Declared bounds get a uniform, data-independent mixture input instead: no spend.)
 
 Each row contributes at most one count to each column's histogram, so a stage releasing ``k``
@@ -45,7 +46,7 @@ __all__ = ["DomainEstimate", "estimate_domains", "needs_estimation", "column_to_
 
 LOG_BIN_RANGE = (-20, 64)  # powers of two covered by the coarse bound search
 _FALSE_OCCUPANCY = 0.05  # chance that noise alone marks any empty bin occupied (all columns)
-_HIST_SIGMAS = 2.0  # stage-B bins below this many noise sds get no mixture weight
+_FALSE_WEIGHT = 0.5  # expected number of empty stage-B bins (all columns) given mixture weight
 
 
 @dataclass
@@ -196,6 +197,7 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
     if k_b:
         sigma_b = noise_multiplier * math.sqrt(k_b)
         history.append((noise_multiplier, 1.0, 1))
+        tau_hist = sigma_b * float(ndtri(1.0 - _FALSE_WEIGHT / (k_b * n_bins)))
         for col in hist_cols:
             lo, hi = coarse[col.name] if col.name in coarse else _declared_bounds_float(col)
             if col.kind == "integer":
@@ -207,10 +209,11 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
             values = np.clip(column_to_float(df[col.name], col), edges[0], edges[-1])
             counts = np.histogram(values, bins=edges)[0].astype(np.float64)
             noisy = counts + noise((len(counts),), sigma_b)
-            # Bins within ~2 noise sds of zero are indistinguishable from empty: no weight, so
-            # the mixture is not spread over noise.  Bounds stay the coarse ones: a per-bin
-            # threshold would cut long, thin tails (each bin below the noise, together a lot).
-            weights = np.where(noisy > _HIST_SIGMAS * sigma_b, noisy, 0.0)
+            # Only bins that clear the noise (Bonferroni over all bins of all columns) carry
+            # mass: a spurious bin would pull a mixture mode into empty space.  Bounds stay the
+            # coarse ones (tightening by noisy counts cuts long thin tails); the encoder widens
+            # its modes to cover every value inside them.
+            weights = np.where(noisy > tau_hist, noisy, 0.0)
             centers = np.clip(0.5 * (edges[:-1] + edges[1:]), lo, hi)
             if weights.sum() <= 0:
                 warnings.warn(f"column {col.name!r}: its histogram is only noise at this budget; the "
