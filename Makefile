@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make demo   -> venv + install + DP synthesis of the bundled dataset with its report
+#                  (experiments/demo/index.html)
 #   make test   -> the whole test suite
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -7,7 +8,6 @@ CONSTRAINTS ?= requirements/cpu.txt
 PIP_CONSTRAINT_FLAG = $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.nhssynth-installed
-DEMO_OUT ?= out/demo
 PYTEST_ARGS ?=
 
 .PHONY: install demo test examples bench clean
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m nhssynth.demo --output $(DEMO_OUT)
+	$(BIN)/nhssynth pipeline -c demo --save-config
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -220,13 +220,17 @@ def _value_family(v: Any) -> str:
 
 
 def _infer_decimals(values: np.ndarray) -> int | None:
-    """Smallest number of decimals (<= 6) that represents every value, else None."""
+    """Smallest number of decimals (<= 6) that represents every value, else None.
+
+    Same criterion as the encoder's check (rounding moves no value by more than 1e-9
+    relative), so inferred decimals are always applied on output.
+    """
+    values = values[np.isfinite(values)]
     if values.size == 0:
         return None
-    values = values[np.isfinite(values)]
+    scale = np.maximum(np.abs(values), 1e-300)
     for d in range(_MAX_DECIMALS + 1):
-        scaled = values * 10.0 ** d
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-7 * np.maximum(1.0, np.abs(scaled))):
+        if np.all(np.abs(np.round(values, d) - values) <= 1e-9 * scale):
             return d
     return None
 

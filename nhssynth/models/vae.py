@@ -258,6 +258,8 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         generator = _torch_generator(seed)
         noise_rng = self._noise_rng(seed)
         n = len(X)
+        if n < 2:
+            raise ValueError(f"need at least 2 rows to fit, got n_samples={n}.")
         if self.batch_size > n:
             raise ValueError(f"batch_size={self.batch_size} is larger than the data ({n} rows); "
                              f"use batch_size <= {n} (e.g. {max(1, n // 10)}).")
@@ -362,8 +364,6 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                               "carries no formal privacy guarantee. Pass allow_non_private=True to "
                               "acknowledge.", NonPrivateOperationWarning, stacklevel=3)
             return None
-        if n < 2:
-            raise ValueError(f"need at least 2 rows to fit, got {n}.")
         delta = self.delta if self.delta is not None else min(1e-5, 0.1 / n)
         if delta >= 1.0 / n:
             raise PrivacyBudgetError(
