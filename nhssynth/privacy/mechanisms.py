@@ -46,6 +46,7 @@ __all__ = ["DomainEstimate", "estimate_domains", "needs_estimation", "column_to_
 
 LOG_BIN_RANGE = (-20, 64)  # powers of two covered by the coarse bound search
 _FALSE_OCCUPANCY = 0.05  # chance that noise alone marks any empty bin occupied (all columns)
+_FALLBACK_WINDOW = 6  # bins (a factor 2^6 range) used when no single coarse bin clears the noise
 _FALSE_WEIGHT = 0.5  # expected number of empty stage-B bins (all columns) given mixture weight
 
 
@@ -182,9 +183,19 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
             noisy = _coarse_counts(values, edges) + noise((len(edges) - 1,), sigma_a)
             occupied = np.flatnonzero(noisy > tau_bins)
             if len(occupied) == 0:
-                raise PrivacyBudgetError(
-                    f"column {col.name!r}: too few rows to estimate its range privately at this "
-                    f"budget. Declare min and max in the metadata (domain: declared) or raise epsilon.")
+                # No single bin clears the noise (values spread over many powers of two): take
+                # the window of _FALLBACK_WINDOW bins with the largest noisy mass (post-processing).
+                window = np.convolve(noisy, np.ones(_FALLBACK_WINDOW), mode="valid")
+                start = int(np.argmax(window))
+                if window[start] <= tau_bins:
+                    raise PrivacyBudgetError(
+                        f"column {col.name!r}: too few rows to estimate its range privately at this "
+                        f"budget. Declare min and max in the metadata (domain: declared) or raise "
+                        f"epsilon.")
+                warnings.warn(f"column {col.name!r}: its range is uncertain at this budget; using "
+                              f"[{edges[start]:g}, {edges[start + _FALLBACK_WINDOW]:g}]. Declare min/max "
+                              f"to avoid clipping.", PrivacyWarning, stacklevel=3)
+                occupied = np.array([start, start + _FALLBACK_WINDOW - 1])
             coarse[col.name] = (float(edges[occupied[0]]), float(edges[occupied[-1] + 1]))
         out.spends.append({"stage": "preprocessing: domains", "mechanism":
                            "Gaussian stable histogram (categories) + power-of-two bin counts (bounds)",
