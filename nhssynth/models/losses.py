@@ -62,6 +62,13 @@ class SpanLayout:
         self.softmax_gate = torch.tensor([gate(s) for s in groups], dtype=torch.long)
         self.has_gates = bool(missing_of)
 
+    def to(self, device) -> "SpanLayout":
+        """Move the index tensors to ``device`` (in place; returns self)."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(device))
+        return self
+
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-row weights (1 = observed) for continuous features, softmax groups, binaries."""
         padded = torch.cat([x, x.new_zeros(x.shape[0], 1)], dim=1)

@@ -36,7 +36,7 @@ def vae_losses(network: VAENetwork, layout: SpanLayout, x: torch.Tensor, beta: f
                generator: torch.Generator, recorder: LinearRecorder | None = None):
     """Per-row reconstruction and KL terms for a batch (reparameterised sample of z)."""
     mu, logvar = network.encode(x, recorder)
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     z = mu + torch.exp(0.5 * logvar) * eps
     out, raw_log_scale = network.decode(z, recorder)
     return reconstruction_loss(x, out, raw_log_scale, layout), kl_divergence(mu, logvar)
@@ -45,7 +45,8 @@ def vae_losses(network: VAENetwork, layout: SpanLayout, x: torch.Tensor, beta: f
 def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epochs: int,
               batch_size: int, learning_rate: float, beta: float, weight_decay: float,
               generator: torch.Generator, dp: DPSettings | None,
-              on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+              on_epoch: Callable[[dict], None] | None = None,
+              sampling_generator: torch.Generator | None = None) -> list[dict]:
     """Train ``network`` in place on the encoded matrix ``X``; return per-epoch history.
 
     With ``dp``: every step draws a Poisson batch (each row with probability
@@ -53,7 +54,12 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
     adds ``N(0, (noise_multiplier * max_grad_norm)^2)`` to the sum, divides by the expected batch
     size, and takes an Adam step.  ``1 / sample_rate`` steps make an epoch.
     Without ``dp``: shuffled mini-batches, mean loss, ordinary back-propagation.
+
+    ``generator`` (on the network's device) draws the reparameterisation and DP noise;
+    ``sampling_generator`` (CPU; defaults to ``generator``) draws batches, so batches are the
+    same on every device.
     """
+    sampler = sampling_generator if sampling_generator is not None else generator
     n = X.shape[0]
     params = [p for p in network.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=learning_rate, weight_decay=weight_decay)
@@ -70,10 +76,10 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
         sums = torch.zeros(3, dtype=torch.float64)
         rows = 0
         if dp is None:
-            perm = torch.randperm(n, generator=generator)
+            perm = torch.randperm(n, generator=sampler)
         for step in range(steps_per_epoch):
             if dp is not None:
-                idx = poisson_batch_indices(n, dp.sample_rate, generator)
+                idx = poisson_batch_indices(n, dp.sample_rate, sampler)
                 xb = X[idx]
 
                 def loss_fn(recorder: LinearRecorder) -> torch.Tensor:

@@ -55,8 +55,8 @@ class _SecureNumpyLike:
         return loc + self._secure.normal(shape, scale)
 
 
-def _torch_generator(seed: int | None) -> torch.Generator:
-    g = torch.Generator()
+def _torch_generator(seed: int | None, device: str = "cpu") -> torch.Generator:
+    g = torch.Generator(device=device)
     g.manual_seed(seed if seed is not None else int(np.random.SeedSequence().entropy % (2**63)))
     return g
 
@@ -255,7 +255,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         """
         self._validate_params()
         seed = _seed_from(self.random_state)
-        generator = _torch_generator(seed)
+        init_generator = _torch_generator(seed)  # CPU: weights and batches identical on any device
         noise_rng = self._noise_rng(seed)
         n = len(X)
         if n < 2:
@@ -278,7 +278,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         else:
             Z, spans = self._fit_encoder(X, seed, budget, noise_rng)
         self.output_spans_ = spans
-        layout = SpanLayout(spans, Z.shape[1])
+        layout = SpanLayout(spans, Z.shape[1]).to(self.device)
 
         self.marginals_ = None
         if budget is not None and self.marginal_fraction > 0:
@@ -296,8 +296,9 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
 
         torch_threads = torch.get_num_threads()
         network = VAENetwork(Z.shape[1], layout.n_continuous, self.latent_dim, self.hidden_dims)
-        network.reset_parameters(generator)
+        network.reset_parameters(init_generator)
         network.to(self.device)
+        generator = _torch_generator(None if seed is None else seed + 1, self.device)
         X_t = torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32)).to(self.device)
         del Z
         bar = None
@@ -316,7 +317,8 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             history = train_vae(network, X_t, layout, epochs=self.max_epochs,
                                 batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 beta=self.beta, weight_decay=self.weight_decay,
-                                generator=generator, dp=dp, on_epoch=on_epoch)
+                                generator=generator, dp=dp, on_epoch=on_epoch,
+                                sampling_generator=init_generator)
         finally:
             if bar is not None:
                 bar.close()
@@ -546,7 +548,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             Z = self.encoder_.transform(frame)
         else:
             Z = np.asarray(X, dtype=np.float32)
-        layout = SpanLayout(self.output_spans_, self.network_.n_features)
+        layout = SpanLayout(self.output_spans_, self.network_.n_features).to(self.device)
         from .losses import kl_divergence, reconstruction_loss
         # float64 copy: scores must not depend on how rows are batched (BLAS blocking in float32)
         net = copy.deepcopy(self.network_).double()

@@ -100,10 +100,12 @@ class GaussianNoise:
             from .secure import SecureGaussian
             self._secure_rng = SecureGaussian()
 
-    def __call__(self, shape: torch.Size, std: float, dtype: torch.dtype) -> torch.Tensor:
+    def __call__(self, shape: torch.Size, std: float, dtype: torch.dtype,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
         if self._secure_rng is not None:
-            return torch.from_numpy(self._secure_rng.normal(tuple(shape), std)).to(dtype)
-        return torch.normal(0.0, std, size=tuple(shape), generator=self.generator, dtype=dtype)
+            return torch.from_numpy(self._secure_rng.normal(tuple(shape), std)).to(dtype=dtype, device=device)
+        return torch.normal(0.0, std, size=tuple(shape), generator=self.generator, dtype=dtype,
+                            device=device)
 
 
 def add_noise(grads: dict[nn.Parameter, torch.Tensor], params: Iterable[nn.Parameter],
@@ -120,5 +122,5 @@ def add_noise(grads: dict[nn.Parameter, torch.Tensor], params: Iterable[nn.Param
         if g is None:
             g = torch.zeros_like(p)
         if std > 0:
-            g = g + noise(p.shape, std, p.dtype)
+            g = g + noise(p.shape, std, p.dtype, p.device)
         p.grad = g / expected_batch_size
