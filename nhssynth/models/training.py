@@ -73,7 +73,7 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
     steps_done = 0
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        sums = torch.zeros(3, dtype=torch.float64)
+        sums = torch.zeros(3, dtype=torch.float64, device=X.device)  # no per-step host sync
         rows = 0
         if dp is None:
             perm = torch.randperm(n, generator=sampler)
@@ -95,8 +95,7 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
                 add_noise(grads, params, dp.noise_multiplier, dp.max_grad_norm, expected_batch, noise)
                 if len(idx):
                     rec, kl = loss_fn.parts
-                    sums += torch.tensor([losses.sum().item(), rec.sum().item(), kl.sum().item()],
-                                         dtype=torch.float64)
+                    sums += torch.stack([losses.sum(), rec.sum(), kl.sum()]).double()
             else:
                 idx = perm[step * batch_size:(step + 1) * batch_size]
                 xb = X[idx]
@@ -104,12 +103,12 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
                 rec, kl = vae_losses(network, layout, xb, beta, generator)
                 loss = rec + beta * kl
                 loss.mean().backward()
-                sums += torch.tensor([loss.sum().item(), rec.sum().item(), kl.sum().item()],
-                                     dtype=torch.float64)
+                sums += torch.stack([loss.sum(), rec.sum(), kl.sum()]).detach().double()
             optimizer.step()
             rows += len(idx)
             steps_done += 1
         denom = max(rows, 1)
+        sums = sums.cpu()
         record = {"epoch": epoch, "loss": sums[0].item() / denom,
                   "reconstruction": sums[1].item() / denom, "kl": sums[2].item() / denom,
                   "rows": rows, "steps": steps_done, "seconds": time.perf_counter() - t0}

@@ -72,7 +72,7 @@ def ghost_clipped_gradients(
         return grads, losses.detach(), losses.detach()
     outputs = [z for _, _, z in records]
     out_grads = torch.autograd.grad(losses.sum(), outputs)
-    sq_norms = torch.zeros(losses.shape[0], dtype=losses.dtype)
+    sq_norms = torch.zeros(losses.shape[0], dtype=losses.dtype, device=losses.device)
     for (layer, a, _), g in zip(records, out_grads):
         g_sq = g.pow(2).sum(dim=1)
         a_sq = a.detach().pow(2).sum(dim=1)
