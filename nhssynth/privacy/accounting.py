@@ -24,6 +24,7 @@ History = tuple
 
 ACCOUNTANTS = ("prv", "rdp")
 _MAX_NOISE = 1e4
+_MIN_NOISE = 0.3
 
 
 def check_accountant(name: str) -> str:
@@ -102,6 +103,9 @@ def solve_noise_multiplier(target_epsilon: float, delta: float, sample_rate: flo
     training run of ``steps`` steps never overspends.  ``prior`` holds accountant entries
     already spent (DP preprocessing); the target then bounds their composition with training.
 
+    The search is bracketed with the cheap RDP bound first (its solution is valid for PRV too,
+    since the PRV result reported is never above RDP's), then refined with the accountant.
+
     Raises
     ------
     PrivacyBudgetError
@@ -110,30 +114,35 @@ def solve_noise_multiplier(target_epsilon: float, delta: float, sample_rate: flo
     """
     if not target_epsilon > 0:
         raise PrivacyBudgetError(f"epsilon must be > 0, got {target_epsilon}.")
+    check_accountant(accountant)
     prior = tuple(prior)
-    eps = lambda s: compose_epsilon(prior + ((round(s, 12), sample_rate, steps),), delta, accountant)  # noqa: E731
     if compose_epsilon(prior, delta, accountant) >= target_epsilon:
         raise PrivacyBudgetError(f"preprocessing alone spends the whole epsilon={target_epsilon}; "
                                  f"declare bounds/categories in the metadata or raise epsilon.")
-    hi = 1.0
-    while eps(hi) > target_epsilon:
-        hi *= 2.0
-        if hi > _MAX_NOISE:
-            raise PrivacyBudgetError(
-                f"epsilon={target_epsilon} cannot be met with sample rate {sample_rate:.4g} over "
-                f"{steps} steps (delta={delta:g}); use a larger epsilon, fewer epochs, a smaller "
-                f"batch_size, or more data.")
-    lo = hi / 2.0 if hi > 1.0 else 0.0
-    if lo == 0.0:
+
+    def search(acct: str, lo: float, hi: float) -> float:
+        eps = lambda s: compose_epsilon(prior + ((round(s, 12), sample_rate, steps),), delta, acct)  # noqa: E731
+        while eps(hi) > target_epsilon:
+            lo, hi = hi, hi * 2.0
+            if hi > _MAX_NOISE:
+                raise PrivacyBudgetError(
+                    f"epsilon={target_epsilon} cannot be met with sample rate {sample_rate:.4g} over "
+                    f"{steps} steps (delta={delta:g}); use a larger epsilon, fewer epochs, a smaller "
+                    f"batch_size, or more data.")
         # below ~0.3 DP-SGD noise is meaningless (epsilon explodes) and PRV discretisation
         # becomes numerically unstable; stop the search there.
-        lo = 0.3
-        if eps(lo) <= target_epsilon:
-            return round(lo, 12)
-    while (hi - lo) / hi > rel_tol:
-        mid = 0.5 * (lo + hi)
-        if eps(mid) <= target_epsilon:
-            hi = mid
-        else:
-            lo = mid
-    return round(hi, 12)
+        lo = max(lo, _MIN_NOISE)
+        if lo >= hi or eps(lo) <= target_epsilon:
+            return round(min(lo, hi), 12)
+        while (hi - lo) / hi > rel_tol:
+            mid = 0.5 * (lo + hi)
+            if eps(mid) <= target_epsilon:
+                hi = mid
+            else:
+                lo = mid
+        return round(hi, 12)
+
+    upper = search("rdp", 0.0, 1.0)
+    if accountant == "rdp":
+        return upper
+    return search(accountant, 0.6 * upper, upper)
