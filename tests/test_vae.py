@@ -144,3 +144,13 @@ def test_score_samples_prefers_training_like_rows(support_small):
     scrambled = pd.DataFrame({c: head[c].sample(frac=1, random_state=i).to_numpy()
                               for i, c in enumerate(head.columns)}).astype(head.dtypes.to_dict())
     assert np.mean(real) > np.mean(synth.score_samples(scrambled))
+
+
+def test_verbose_progress_bar_and_logging(support_small, support_metadata, capsys, caplog):
+    import logging
+    with caplog.at_level(logging.INFO, logger="nhssynth"):
+        DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, verbose=True,
+                         **TINY).fit(support_small)
+    err = capsys.readouterr().err
+    assert "DPVAE" in err and "3/3" in err and "eps=" in err  # tqdm bar over epochs with epsilon
+    assert any("fitted DPVAESynthesizer" in r.message for r in caplog.records)
