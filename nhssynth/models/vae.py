@@ -18,7 +18,7 @@ from ..base import GeneratorMixin, OutputSpan, check_n_samples
 from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from ..privacy.accounting import check_accountant
 from ..privacy.budget import PrivacyBudget
-from ..privacy.mechanisms import data_statistics, dp_preprocess
+from ..privacy.mechanisms import data_statistics, dp_preprocess, publish_encoder_metadata
 from .losses import SpanLayout, squash_log_scale
 from .marginals import noisy_marginals, rake_select
 from .networks import VAENetwork
@@ -419,6 +419,8 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                     stacklevel=3)
         encoder = TableEncoder(metadata=metadata, random_state=seed, domains=domains, **params)
         Z = encoder.fit_transform(frame)
+        if domains is not None:  # keep no data-derived category list/bounds (nor save them)
+            publish_encoder_metadata(encoder, domains)
         self.encoder_ = encoder
         return Z, list(encoder.output_spans_)
 

@@ -142,7 +142,14 @@ def solve_noise_multiplier(target_epsilon: float, delta: float, sample_rate: flo
                 lo = mid
         return round(hi, 12)
 
-    upper = search("rdp", 0.0, 1.0)
+    try:
+        upper = search("rdp", 0.0, 1.0)
+    except PrivacyBudgetError:
+        if accountant == "rdp":
+            raise
+        # RDP has a floor (its finite range of orders): a small target, e.g. the 10% share of
+        # epsilon=1 for preprocessing, can be out of RDP's reach but met under PRV.
+        return search(accountant, 0.0, 1.0)
     if accountant == "rdp":
         return upper
     return search(accountant, 0.6 * upper, upper)

@@ -12,7 +12,9 @@ Stage A (what exists)
       probability, so rare values — which identify people — do not leak into the model.
     * numeric/datetime columns without declared bounds: counts in data-independent signed
       power-of-two bins ``±[2^k, 2^(k+1))``; the outermost bins whose noisy count clears a
-      threshold give coarse bounds.
+      (Bonferroni) threshold give coarse bounds, which then grow one bin at a time while the
+      next bin outwards clears a lower threshold (one test per side: a heavy tail is kept, and
+      noise can only stretch the bounds if the first empty bin beyond the data passes).
 Stage B (where the mass is)
     * numeric/datetime columns without declared bounds: a histogram of ``n_bins`` equal bins
       between the stage-A bounds, plus Gaussian noise.  Bins that clear the noise (a
@@ -42,7 +44,8 @@ from ..exceptions import PrivacyBudgetError, PrivacyWarning
 from ..metadata import ColumnMetadata, Metadata
 
 __all__ = ["DomainEstimate", "estimate_domains", "needs_estimation", "column_to_float",
-           "dp_preprocess", "data_statistics", "LOG_BIN_RANGE"]
+           "dp_preprocess", "data_statistics", "public_metadata", "publish_encoder_metadata",
+           "LOG_BIN_RANGE"]
 
 LOG_BIN_RANGE = (-20, 64)  # powers of two covered by the coarse bound search
 _FALSE_OCCUPANCY = 0.05  # chance that noise alone marks any empty bin occupied (all columns)
@@ -177,7 +180,11 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
         # Bonferroni over every coarse bin of every column: an empty bin is called occupied
         # with probability <= _FALSE_OCCUPANCY in total, so noise cannot stretch the bounds.
         n_tests = max(1, len(bound_cols) * (len(edges) - 1))
-        tau_bins = sigma_a * float(ndtri(1.0 - _FALSE_OCCUPANCY / n_tests))
+        tau_bins = sigma_a * float(ndtri(1.0 - 0.5 * _FALSE_OCCUPANCY / n_tests))
+        # Tails: from the outermost occupied bins, step outwards while the next bin clears a
+        # lower threshold (one test per side and column: a false extension needs the *first*
+        # empty bin beyond the data to pass).  Half of _FALSE_OCCUPANCY each; post-processing.
+        tau_tail = sigma_a * float(ndtri(1.0 - 0.5 * _FALSE_OCCUPANCY / (2 * max(1, len(bound_cols)))))
         for col in bound_cols:
             values = column_to_float(df[col.name], col)
             noisy = _coarse_counts(values, edges) + noise((len(edges) - 1,), sigma_a)
@@ -196,7 +203,12 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
                               f"[{edges[start]:g}, {edges[start + _FALLBACK_WINDOW]:g}]. Declare min/max "
                               f"to avoid clipping.", PrivacyWarning, stacklevel=3)
                 occupied = np.array([start, start + _FALLBACK_WINDOW - 1])
-            coarse[col.name] = (float(edges[occupied[0]]), float(edges[occupied[-1] + 1]))
+            first, last = int(occupied[0]), int(occupied[-1])
+            while first > 0 and noisy[first - 1] > tau_tail:
+                first -= 1
+            while last < len(noisy) - 1 and noisy[last + 1] > tau_tail:
+                last += 1
+            coarse[col.name] = (float(edges[first]), float(edges[last + 1]))
         out.spends.append({"stage": "preprocessing: domains", "mechanism":
                            "Gaussian stable histogram (categories) + power-of-two bin counts (bounds)",
                            "columns": [c.name for c in cat_cols + bound_cols],
@@ -320,3 +332,37 @@ def dp_preprocess(df: pd.DataFrame, metadata: Metadata, budget, rng, *,
                                          f"in the metadata under DP preprocessing.")
             metadata = metadata.update(col.name, impute_value=value)
     return domains, metadata
+
+
+def public_metadata(metadata: Metadata, domains: dict) -> Metadata:
+    """``metadata`` with every statistic read from the rows replaced by its DP release.
+
+    Inferred metadata (``domain: data``) lists the categories *seen in the data* — including a
+    value held by one person — and may carry data-derived ``min``/``max``.  A DP-fitted encoder
+    must not keep (or save) them: categories become the DP-released set from ``domains`` and
+    data-derived bounds are dropped (the encoder uses the DP bounds from ``domains``).  Declared
+    statistics are public and kept.
+    """
+    for col in metadata:
+        if col.domain == "declared":
+            continue
+        changes: dict[str, Any] = {}
+        if col.kind == "categorical":
+            released = domains.get(col.name, {}).get("categories")
+            if released is not None or col.categories is not None:
+                changes["categories"] = None if released is None else list(released)
+        if col.kind in ("continuous", "integer", "datetime") and (col.min is not None or col.max is not None):
+            changes["min"] = changes["max"] = None
+        if changes:
+            metadata = metadata.update(col.name, **changes)
+    return metadata
+
+
+def publish_encoder_metadata(encoder, domains: dict) -> None:
+    """After a DP fit, make a :class:`~nhssynth.TableEncoder` hold (and save) only public or
+    DP-released metadata (see :func:`public_metadata`); its encoders already use ``domains``."""
+    md = public_metadata(encoder.metadata_, domains)
+    encoder.metadata = md
+    encoder.metadata_ = md
+    for column in getattr(encoder, "_columns_", []):
+        column.meta = md[column.name]

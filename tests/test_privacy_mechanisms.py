@@ -1,0 +1,193 @@
+"""DP preprocessing: category discovery with a threshold, coarse bounds, histograms; and that a
+rare value never reaches a fitted model, its samples or its saved files."""
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nhssynth import Metadata, NonPrivateOperationWarning
+from nhssynth.models import DPVAESynthesizer
+from nhssynth.privacy.budget import PrivacyBudget
+from nhssynth.privacy.mechanisms import dp_preprocess, estimate_domains, public_metadata
+
+RARE = "ZZ_RARE_PERSON"
+TINY = dict(max_epochs=2, batch_size=500, hidden_dims=(16,), latent_dim=4, random_state=0)
+
+
+def _z(epsilon=1.0, delta=1e-5, delta_threshold=1e-6):
+    """Per-stage noise multiplier that dp_preprocess would use at this budget."""
+    return PrivacyBudget(epsilon, delta).mechanism_noise_multiplier(0.1, 2, delta_threshold)
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(0)
+    n = 5000
+    group = rng.choice(["alpha", "beta", "gamma"], n, p=[0.5, 0.3, 0.2]).astype(object)
+    group[:3] = RARE  # one rare value held by 3 people
+    return pd.DataFrame({"normal": rng.normal(50.0, 10.0, n),
+                         "lognormal": rng.lognormal(3.0, 1.0, n),
+                         "negative": -rng.gamma(2.0, 500.0, n),
+                         "group": group})
+
+
+# --------------------------------------------------------------------------------------------
+# estimate_domains
+# --------------------------------------------------------------------------------------------
+def test_coarse_bounds_contain_the_bulk_of_the_data(frame):
+    # epsilon=3 on 5,000 rows (epsilon=1 needs ~20,000 rows for the lognormal's tails: a
+    # power-of-two bin holding ~200 rows does not clear noise of std ~100; docs/privacy.md)
+    md = Metadata.from_dataframe(frame)
+    est = estimate_domains(frame, md, noise_multiplier=_z(epsilon=3.0), delta_threshold=1e-6,
+                           rng=np.random.default_rng(0))
+    for name in ("normal", "lognormal", "negative"):
+        lo, hi = est.domains[name]["bounds"]
+        values = frame[name].to_numpy()
+        inside = ((values >= lo) & (values <= hi)).mean()
+        assert inside >= 0.95, (name, lo, hi, inside)
+        # coarse, but not absurd: within a factor of 4 of the data's own range
+        span = values.max() - values.min()
+        assert hi - lo <= 4 * (span + abs(values).max()), (name, lo, hi)
+        w = np.asarray(est.domains[name]["gmm_weights"])
+        assert w.sum() > 0 and (w >= 0).all()
+    assert est.domains["negative"]["bounds"][1] <= 0  # sign of the bins is respected
+
+
+def test_frequent_categories_released_rare_ones_never(frame):
+    md = Metadata.from_dataframe(frame)
+    z = _z()
+    released = set()
+    for seed in range(20):
+        est = estimate_domains(frame, md, noise_multiplier=z, delta_threshold=1e-6,
+                               rng=np.random.default_rng(seed))
+        cats = est.domains["group"]["categories"]
+        assert cats == ["alpha", "beta", "gamma"]  # sorted (public order), all frequent ones
+        released |= set(cats)
+        tau = est.spends[0]["category_threshold"]
+        assert 3 < tau < 1000  # 3 rows is far below the threshold; 1000 rows far above
+    assert RARE not in released
+    assert est.delta_threshold == pytest.approx(1e-6)
+    assert est.history == ((z, 1.0, 1), (z, 1.0, 1))
+
+
+def test_threshold_follows_the_noise():
+    """A category is released once its count clears tau; tau grows with the noise."""
+    n = 4000
+    counts = {"big": 3000, "mid": 900, "small": 100}
+    df = pd.DataFrame({"c": np.repeat(list(counts), list(counts.values())).astype(object)})
+    assert len(df) == n
+    md = Metadata.from_dataframe(df)
+    low_noise = estimate_domains(df, md, noise_multiplier=_z(epsilon=8.0), delta_threshold=1e-6,
+                                 rng=np.random.default_rng(0))
+    high_noise = estimate_domains(df, md, noise_multiplier=_z(epsilon=0.3), delta_threshold=1e-6,
+                                  rng=np.random.default_rng(0))
+    assert low_noise.domains["c"]["categories"] == ["big", "mid", "small"]
+    assert high_noise.spends[0]["category_threshold"] > low_noise.spends[0]["category_threshold"]
+    assert "small" not in high_noise.domains["c"]["categories"]
+    assert "big" in high_noise.domains["c"]["categories"]
+
+
+def test_estimates_are_reproducible_with_a_seeded_rng(frame):
+    md = Metadata.from_dataframe(frame)
+
+    def run(seed):
+        return estimate_domains(frame, md, noise_multiplier=_z(), delta_threshold=1e-6,
+                                rng=np.random.default_rng(seed)).domains
+
+    a, b, c = run(3), run(3), run(4)
+    for name in ("normal", "lognormal"):
+        assert a[name]["bounds"] == b[name]["bounds"]
+        np.testing.assert_array_equal(a[name]["gmm_weights"], b[name]["gmm_weights"])
+    assert not np.array_equal(a["normal"]["gmm_weights"], c["normal"]["gmm_weights"])  # it is noisy
+
+
+def test_dp_preprocess_charges_the_budget_only_for_undeclared_statistics(frame):
+    md = Metadata.from_dataframe(frame)
+    budget = PrivacyBudget(1.0, 1e-5)
+    domains, _ = dp_preprocess(frame, md, budget, np.random.default_rng(0))
+    assert [s.stage for s in budget.spends] == ["preprocessing: domains", "preprocessing: histograms"]
+    assert 0 < budget.spent()[0] <= 0.1 * (1 + 1e-9)
+    assert RARE not in domains["group"]["categories"]
+
+    declared = md.update("group", categories=["alpha", "beta", "gamma", RARE], domain="declared")
+    for name in ("normal", "lognormal", "negative"):
+        declared = declared.update(name, min=-1e5, max=1e5, domain="declared")
+    budget = PrivacyBudget(1.0, 1e-5)
+    domains, _ = dp_preprocess(frame, declared, budget, np.random.default_rng(0))
+    assert budget.spends == [] and budget.spent() == (0.0, 0.0)
+    assert domains["normal"]["bounds"] == (-1e5, 1e5)  # data-independent grid on declared bounds
+    assert "group" not in domains  # declared categories are used as they are
+
+
+def test_public_metadata_drops_data_derived_statistics(frame):
+    md = Metadata.from_dataframe(frame).update("normal", min=1.0, max=2.0, domain="data")
+    assert RARE in md["group"].categories  # inferred metadata lists what the data holds
+    pub = public_metadata(md, {"group": {"categories": ["alpha", "beta"]}})
+    assert pub["group"].categories == ["alpha", "beta"]
+    assert pub["normal"].min is None and pub["normal"].max is None
+    kept = md.update("group", domain="declared")
+    assert RARE in public_metadata(kept, {})["group"].categories  # declared = public, kept
+
+
+# --------------------------------------------------------------------------------------------
+# end to end: a rare value never reaches the model
+# --------------------------------------------------------------------------------------------
+def _saved_text(model, path: Path) -> str:
+    model.save(path)
+    return "\n".join(p.read_bytes().decode("latin-1") for p in sorted(path.iterdir()) if p.is_file())
+
+
+@pytest.mark.parametrize("as_category", [False, True], ids=["object", "category-dtype"])
+def test_rare_category_never_appears_in_model_samples_or_files(frame, tmp_path, as_category):
+    df = frame[["normal", "group"]].copy()
+    if as_category:  # the pandas dtype itself lists the rare value
+        df["group"] = pd.Categorical(df["group"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonPrivateOperationWarning)
+        model = DPVAESynthesizer(epsilon=1.0, **TINY).fit(df)
+    enc = model.encoder_
+    assert RARE not in enc.column_encoders_["group"].categories_[0].tolist()
+    assert RARE not in (enc.metadata_["group"].categories or [])
+    assert RARE not in repr(vars(model)) + repr(vars(enc))
+    fake = model.sample(5000, random_state=0)
+    assert set(fake["group"].dropna()) <= {"alpha", "beta", "gamma"}
+    if as_category:
+        assert RARE not in list(fake["group"].cat.categories)
+    assert RARE not in _saved_text(model, tmp_path / "model")
+    # a training row holding the rare value still encodes (as "no category"), it does not crash
+    assert np.isfinite(model.score_samples(df.iloc[:5])).all()
+    # round trip of the saved model still samples
+    loaded = DPVAESynthesizer.load(tmp_path / "model")
+    assert RARE not in set(loaded.sample(200, random_state=1)["group"].dropna())
+
+
+def test_declared_rare_category_is_kept(frame, tmp_path):
+    df = frame[["normal", "group"]]
+    md = Metadata.from_dataframe(df).update("group", categories=["alpha", "beta", "gamma", RARE],
+                                            domain="declared")
+    model = DPVAESynthesizer(epsilon=1.0, metadata=md, **TINY).fit(df)
+    assert RARE in model.encoder_.column_encoders_["group"].categories_[0].tolist()
+    assert RARE in _saved_text(model, tmp_path / "model")  # public: may be stored
+    stages = [s["stage"] for s in model.privacy_report()["spends"]]
+    assert "preprocessing: domains" in stages  # still paid: the numeric column's bounds
+    assert "group" not in model.privacy_report()["spends"][0]["columns"]
+
+
+# --------------------------------------------------------------------------------------------
+# non-private preprocessing is an explicit, reported opt-in
+# --------------------------------------------------------------------------------------------
+def test_non_private_preprocessing_warns_and_is_reported(frame):
+    df = frame[["normal", "group"]]
+    with pytest.warns(NonPrivateOperationWarning, match="WITHOUT differential privacy"):
+        model = DPVAESynthesizer(epsilon=1.0, preprocessing="non-private", **TINY).fit(df)
+    report = model.privacy_report()
+    assert report["private"] is True
+    assert report["covers_preprocessing"] is False
+    assert report["non_private_statistics"]
+    assert any("group" in s for s in report["non_private_statistics"])
+    assert "without DP" in report["statement"] and "does not cover" in report["statement"]
+    assert not any(s["stage"].startswith("preprocessing") for s in report["spends"])
+    # and the raw category set was read from the data: the rare value is in the model
+    assert RARE in model.encoder_.column_encoders_["group"].categories_[0].tolist()
