@@ -70,6 +70,8 @@ def test_secure_mode_fits_and_is_not_reproducible(table):
     # undeclared metadata: the DP preprocessing noise is secure as well, and also differs
     assert [s["stage"] for s in a.privacy_report()["spends"]][0] == "preprocessing: domains"
     assert not torch.equal(_weights(a), _weights(b))
+    # the Poisson batches are secret too (subsampling amplification needs it): their sizes differ
+    assert [h["rows"] for h in a.history_] != [h["rows"] for h in b.history_]
     assert a.__sklearn_tags__().non_deterministic
     assert len(a.sample(100, random_state=0)) == 100
 
@@ -79,4 +81,5 @@ def test_seeded_mode_is_reproducible(table):
     a = DPVAESynthesizer(epsilon=2.0, metadata=md, **TINY).fit(table)
     b = DPVAESynthesizer(epsilon=2.0, metadata=md, **TINY).fit(table)
     assert torch.equal(_weights(a), _weights(b))
+    assert [h["rows"] for h in a.history_] == [h["rows"] for h in b.history_]
     assert not a.__sklearn_tags__().non_deterministic

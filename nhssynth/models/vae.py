@@ -5,6 +5,7 @@ import copy
 import logging
 import math
 import numbers
+import os
 import warnings
 from typing import Any, Sequence
 
@@ -321,7 +322,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                                 batch_size=self.batch_size, learning_rate=self.learning_rate,
                                 beta=self.beta, weight_decay=self.weight_decay,
                                 generator=generator, dp=dp, on_epoch=on_epoch,
-                                sampling_generator=init_generator)
+                                sampling_generator=self._batch_generator(init_generator))
         finally:
             if bar is not None:
                 bar.close()
@@ -356,6 +357,13 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         return self
 
     # -- fit helpers -------------------------------------------------------------------------
+    def _batch_generator(self, init_generator: torch.Generator) -> torch.Generator:
+        """Poisson batch sampler: seeded, or in secure mode from OS entropy (which rows are in a
+        batch must stay secret for the subsampling amplification the accountant assumes)."""
+        if not self.secure_mode:
+            return init_generator
+        return _torch_generator(int.from_bytes(os.urandom(8), "little") % (2**63))
+
     def _noise_rng(self, seed):
         if self.secure_mode:
             from ..privacy.secure import SecureGaussian
