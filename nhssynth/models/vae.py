@@ -250,8 +250,10 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         output_spans : list of OutputSpan, optional
             Layout of an encoded ``X``.
         preprocessing_privacy : dict, optional
-            With an encoded ``X``: what producing it cost (``TableEncoder.privacy_summary()``),
-            charged to this model's budget.
+            With an encoded ``X``: what producing it cost, as ``{"spends": [...],
+            "non_private_statistics": [...]}`` (what :class:`~nhssynth.SynthesisPipeline`
+            passes); spends are charged to this model's budget, and non-private statistics
+            make the privacy report say the guarantee covers training only.
 
         Returns
         -------
