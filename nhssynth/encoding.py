@@ -467,30 +467,93 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         self._check_columns(X)
         X = self._drop_rows(X, "transform")
         n = len(X)
-        out = np.zeros((n, self.n_features_out_), dtype=np.dtype(self.dtype))
+        # 1. every column to compact parts (column-wise work on 1-D arrays), 2. one chunked
+        # pass over the row-major output writes them (each output row is touched once).
+        parts = _Parts(self.dtype)
         for col in self._columns_:
             if col.encoder is None and not col.augment:
                 continue
-            s = X[col.name]
-            if col.meta.nullable:
-                mask = missing_mask(s)
-                any_missing = bool(mask.any())
-            else:  # missing values are caught by the value encoding (cheaper than an isna pass)
-                mask, any_missing = None, False
-            if any_missing and col.impute_value is not None:
-                s, mask, any_missing = self._fillna(s, col.impute_value, col.name), np.zeros(n, bool), False
-            first = col.spans[0].start
-            block = out[:, first:first + col.value_width]
+            self._encode_column(col, X[col.name], n, parts)
+        out = np.zeros((n, self.n_features_out_), dtype=np.dtype(self.dtype))
+        parts.write(out)
+        return out
+
+    def _encode_column(self, col: _Column, s: pd.Series, n: int, parts: "_Parts") -> None:
+        first = col.spans[0].start
+        enc = col.encoder
+        if (col.kind in ("categorical", "boolean") and col.impute_value is None
+                and not bool(np.any(pd.isna(enc.categories_[0])))):
+            # codes of all rows at once; missing values (code -1) are found among the
+            # unmatched values only (no isna pass over the column)
+            try:
+                if col.meta.nullable:
+                    codes, mask = enc._codes(s, 0, missing_ok=True)
+                else:
+                    codes, mask = enc._codes(s, 0), None
+            except EncodingError:
+                raise
+            except (TypeError, ValueError) as exc:
+                self._raise_cannot_encode(col, s, exc)
+            if mask is None and col.meta.nullable:
+                mask = np.zeros(n, dtype=bool)
+            cols = enc._output_columns(0, codes)
+            if enc.binary_[0]:
+                parts.scalar(first, cols == 1)      # missing: the neutral row is 0
+            else:
+                if mask is not None and mask.any():
+                    cols[mask] = 0                  # missing: the neutral row, first feature
+                parts.hot(first, cols)
+            if col.augment:
+                parts.scalar(col.spans[-1].start, mask)
+            return
+        if col.meta.nullable:
+            mask = missing_mask(s)
+            any_missing = bool(mask.any())
+        else:  # missing values are caught by the value encoding (cheaper than an isna pass)
+            mask, any_missing = None, False
+        if any_missing and col.impute_value is not None:
+            s = self._fillna(s, col.impute_value, col.name)
+            mask, any_missing = np.zeros(n, bool), False
+        if col.kind in ("continuous", "integer") and not any_missing:
+            try:
+                values = self._numeric_values(s, col.name)
+                if np.isnan(values).any():
+                    self._raise_non_nullable(col)
+                scalar, k = enc._encode_codes(0, values)
+            except EncodingError:
+                raise
+            except (TypeError, ValueError) as exc:
+                self._raise_cannot_encode(col, s, exc)
+            parts.scalar(first, scalar)
+            parts.hot(first + 1, k)
+        elif col.kind in ("continuous", "integer"):
+            obs = s[~mask]
+            try:
+                values = self._numeric_values(obs, col.name)
+                scalar, k = enc._encode_codes(0, values)
+            except EncodingError:
+                raise
+            except (TypeError, ValueError) as exc:
+                self._raise_cannot_encode(col, obs, exc)
+            neutral = enc._neutral_row(0)
+            full_scalar = np.full(n, neutral[0])
+            full_scalar[~mask] = scalar
+            full_k = np.full(n, int(np.argmax(neutral[1:])), dtype=k.dtype)
+            full_k[~mask] = k
+            parts.scalar(first, full_scalar)
+            parts.hot(first + 1, full_k)
+        else:
+            block = np.zeros((n, col.value_width), dtype=np.dtype(self.dtype))
             if any_missing:
                 tmp = np.zeros((n - int(mask.sum()), col.value_width))
                 self._encode_values(col, s[~mask], tmp)
                 block[~mask] = tmp
-                block[mask] = col.encoder._neutral_row(0)
+                block[mask] = enc._neutral_row(0)
             else:
                 self._encode_values(col, s, block)
-            if col.augment:
-                out[:, col.spans[-1].start] = mask
-        return out
+            parts.dense(first, block)
+        if col.augment:
+            parts.scalar(col.spans[-1].start, mask)
 
     def _encode_values(self, col: _Column, s: pd.Series, out: np.ndarray) -> None:
         enc = col.encoder
@@ -509,9 +572,13 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         except EncodingError:
             raise
         except (TypeError, ValueError) as exc:
-            raise EncodingError(f"column {col.name!r} cannot be encoded as {col.kind} "
-                                f"(dtype {s.dtype}): {exc}. Check its dtype against the metadata "
-                                f"({col.meta.dtype}).") from None
+            self._raise_cannot_encode(col, s, exc)
+
+    @staticmethod
+    def _raise_cannot_encode(col: _Column, s: pd.Series, exc: Exception) -> None:
+        raise EncodingError(f"column {col.name!r} cannot be encoded as {col.kind} "
+                            f"(dtype {s.dtype}): {exc}. Check its dtype against the metadata "
+                            f"({col.meta.dtype}).") from None
 
     @staticmethod
     def _raise_non_nullable(col: _Column) -> None:
@@ -622,3 +689,57 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.transformer_tags.preserves_dtype = []  # always returns `dtype` (float32 by default)
         return tags
+
+
+class _Parts:
+    """What ``TableEncoder.transform`` writes, column by column, before writing it row-major.
+
+    ``scalar(c, v)``: output column ``c`` gets ``v``; ``hot(c, k)``: output column ``c + k`` of
+    each row gets 1 (none where ``k`` is -1); ``dense(c, block)``: columns ``c, c + 1, ...``
+    get ``block``.  :meth:`write` fills the matrix in row chunks that stay in cache.
+    """
+
+    _CHUNK_BYTES = 1 << 20
+
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = np.dtype(dtype)
+        self.scalars: list = []
+        self.hots: list = []
+        self.dense_blocks: list = []
+
+    def scalar(self, c: int, values: np.ndarray) -> None:
+        if values.dtype.kind == "f":  # the output's dtype now: the same single rounding
+            values = values.astype(self.dtype, copy=False)
+        self.scalars.append((c, values))
+
+    def hot(self, c: int, k: np.ndarray) -> None:
+        k = np.asarray(k)
+        self.hots.append((c, k, bool(len(k)) and int(k.min()) < 0))
+
+    def dense(self, c: int, block: np.ndarray) -> None:
+        self.dense_blocks.append((c, block))
+
+    def write(self, out: np.ndarray) -> None:
+        n, width = out.shape
+        if n == 0 or width == 0:
+            return
+        flat = out.reshape(-1)
+        rows = max(1, self._CHUNK_BYTES // (width * out.itemsize))
+        row_start = np.arange(min(rows, n), dtype=np.intp) * width
+        for a in range(0, n, rows):
+            b = min(n, a + rows)
+            sub = out[a:b]
+            sub_flat = flat[a * width:b * width]
+            base = row_start[:b - a]
+            for c, v in self.scalars:
+                sub[:, c] = v[a:b]
+            for c, k, has_none in self.hots:
+                idx = base + k[a:b]
+                if has_none:
+                    keep = k[a:b] >= 0
+                    sub_flat[idx[keep] + c] = 1
+                else:
+                    idx += c
+                    sub_flat[idx] = 1
+            for c, block in self.dense_blocks:
+                sub[:, c:c + block.shape[1]] = block[a:b]

@@ -305,7 +305,10 @@ def infer_column(series: pd.Series, name: str) -> ColumnMetadata:
         return ColumnMetadata(name, "continuous", dtype_str, nullable, decimals=_infer_decimals(values))
 
     # object / string columns
-    families = set(nonnull.map(_value_family).unique())
+    if pd.api.types.infer_dtype(nonnull, skipna=True) == "string":  # all str: one pass in C
+        families = {"str"}
+    else:
+        families = set(nonnull.map(_value_family).unique())
     if len(families) > 1:
         examples = {fam: next(v for v in nonnull if _value_family(v) == fam) for fam in sorted(families)}
         raise MetadataError(

@@ -174,31 +174,62 @@ class CategoricalEncoder(ColumnEncoderMixin):
             raise EncodingError(f"column {self._name(j)!r} holds infinite values (inf), which are "
                                 f"not valid categories; replace them first.")
 
-    def _codes(self, s: pd.Series, j: int, fitting: bool = False) -> np.ndarray:
+    def _lookup_index(self, j: int) -> tuple[pd.Index, bool]:
+        """``categories_[j]`` as an Index, and whether they are all Python strings."""
+        cats = self.categories_[j]
+        all_str = cats.dtype == object and all(type(c) is str for c in cats)
+        if all_str:  # an object Index: object-to-object lookups skip pandas' dtype checks
+            return pd.Index(cats, dtype=object, copy=False, tupleize_cols=False), True
+        return pd.Index(cats, tupleize_cols=False), False
+
+    def _codes(self, s: pd.Series, j: int, fitting: bool = False,
+               missing_ok: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
         """Index of each value in ``categories_[j]``; -1 for unknown values (after the check).
 
         Missing values raise :class:`EncodingError` (checked only among the unmatched values,
-        so the common case costs one hash lookup per value).
+        so the common case costs one hash lookup per value).  With ``missing_ok``, missing
+        values get code -1 instead and ``(codes, missing)`` is returned, ``missing`` being
+        the boolean mask of missing values (None when there is none).
         """
-        cats = pd.Index(self.categories_[j], tupleize_cols=False)
+        cats, all_str = self._lookup_index(j)
         if isinstance(s.dtype, pd.CategoricalDtype):  # recode the codes, no hashing of values
             recode = np.append(cats.get_indexer(s.cat.categories), -1)
             codes = recode[s.cat.codes.to_numpy()]
         else:
-            codes = cats.get_indexer(s.to_numpy())
+            values = s.to_numpy()
+            if all_str and values.dtype == object:
+                # string categories: only str values can match, so look the values up as an
+                # object Index (no dtype inference pass over the values, same matches)
+                values = pd.Index(values, dtype=object, copy=False)
+            codes = cats.get_indexer(values)
         codes = np.asarray(codes, dtype=np.int64)
         unknown = codes < 0
+        missing = None
         if unknown.any():
-            self._check_no_missing(s[unknown], j)
-            if self.handle_unknown == "error":
-                examples = pd.unique(s[unknown].to_numpy())[:5].tolist()
-                where = ("not in its declared categories" if not isinstance(self.categories, str) or fitting
-                         else "not seen when the encoder was fitted")
-                raise EncodingError(
-                    f"column {self._name(j)!r} has value(s) {examples} {where}; pass "
-                    f"handle_unknown='ignore' (they are encoded as all zeros), or add them to the "
-                    f"column's categories in the metadata (with domain: declared).")
-        return codes
+            if missing_ok:  # missing values are not unknown values: mask them out
+                where = np.flatnonzero(unknown)
+                miss = np.asarray(pd.isna(s.iloc[where]), dtype=bool)
+                if miss.any():
+                    missing = np.zeros(len(codes), dtype=bool)
+                    missing[where[miss]] = True
+                    unknown[where[miss]] = False
+            if unknown.any():
+                self._check_no_missing(s[unknown], j)
+                if self.handle_unknown == "error":
+                    examples = pd.unique(s[unknown].to_numpy())[:5].tolist()
+                    declared = not isinstance(self.categories, str) or fitting
+                    where = ("not in its declared categories" if declared
+                             else "not seen when the encoder was fitted")
+                    raise EncodingError(
+                        f"column {self._name(j)!r} has value(s) {examples} {where}; pass "
+                        f"handle_unknown='ignore' (they are encoded as all zeros), or add them to "
+                        f"the column's categories in the metadata (with domain: declared).")
+        return (codes, missing) if missing_ok else codes
+
+    def _output_columns(self, j: int, codes: np.ndarray) -> np.ndarray:
+        """Output feature (within column ``j``'s block) of each code; -1 for code -1."""
+        table = np.append(self.output_index_[j], -1)
+        return table.astype(np.min_scalar_type(-len(table)))[codes]  # smallest int type
 
     def _width(self, j: int) -> int:
         return 1 if self.binary_[j] else int(self.output_index_[j].max()) + 1
@@ -218,7 +249,7 @@ class CategoricalEncoder(ColumnEncoderMixin):
     def _encode_into(self, j: int, s: pd.Series, out: np.ndarray) -> None:
         codes = self._codes(s, j)
         # output feature of each category; -1 (unknown, handle_unknown="ignore") -> zero row
-        col = np.append(self.output_index_[j], -1)[codes]
+        col = self._output_columns(j, codes)
         if self.binary_[j]:
             out[:, 0] = (col == 1)
         else:
