@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..base import GeneratorMixin, check_n_samples
 from ..exceptions import NonPrivateOperationWarning
+from ..metrics._encoding import numeric_values
 from ..metadata import ColumnMetadata, Metadata, as_metadata
 
 __all__ = ["MarginalSynthesizer"]
@@ -63,16 +64,9 @@ def _dp_bounds(values: np.ndarray, epsilon: float, rng: np.random.RandomState,
 
 def _numeric(s: pd.Series, col: ColumnMetadata) -> np.ndarray:
     """Float view (datetimes as seconds since 1970 UTC), NaN where missing."""
-    if col.kind == "datetime":
-        if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            dt = s.dt.tz_convert("UTC") if getattr(s.dtype, "tz", None) is not None \
-                else s.dt.tz_localize("UTC")
-        else:
-            dt = pd.to_datetime(s, format=col.datetime_format, errors="coerce", utc=True)
-        return (dt - _EPOCH).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
-    if col.kind == "boolean" or isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+    if col.kind == "boolean":
         s = pd.to_numeric(s.astype(object), errors="coerce")
-    return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    return numeric_values(s, col)
 
 
 def _declared_seconds(value: Any, col: ColumnMetadata) -> float:
