@@ -23,7 +23,6 @@ A nullable column with ``missing="augment"`` (the default) is followed by a
 from __future__ import annotations
 
 import logging
-import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -43,7 +42,7 @@ from .transformers.categorical import CategoricalEncoder
 from .transformers.datetime import DatetimeEncoder
 from .transformers.gmm import GMMEncoder
 from .transformers.missing import missing_mask
-from .transformers.numeric import MinMaxEncoder, decimals_hold, finalize_numeric
+from .transformers.numeric import decimals_hold, finalize_numeric
 
 __all__ = ["TableEncoder"]
 

@@ -3,7 +3,6 @@ model from a non-private one."""
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 

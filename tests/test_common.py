@@ -1,8 +1,6 @@
 """sklearn's estimator checks plus nhssynth's generator checks on every synthesizer."""
 import warnings
 
-import numpy as np
-import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 

@@ -1,7 +1,6 @@
 """scikit-learn's estimator checks on every nhssynth transformer."""
 from __future__ import annotations
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nhssynth.encoding import TableEncoder

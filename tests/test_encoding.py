@@ -12,7 +12,7 @@ from nhssynth.datasets import load_example
 from nhssynth.encoding import TableEncoder
 from nhssynth.exceptions import EncodingError, MetadataError
 from nhssynth.metadata import ColumnMetadata, Metadata
-from nhssynth.transformers import CategoricalEncoder, GMMEncoder
+from nhssynth.transformers import GMMEncoder
 
 from .conftest import DATASETS, load_shared
 

@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from nhssynth import (DPVAESynthesizer, Metadata, NonPrivateOperationWarning, SynthesisPipeline,
+from nhssynth import (DPVAESynthesizer, NonPrivateOperationWarning, SynthesisPipeline,
                       TableEncoder, make_synthesis_pipeline)
 from nhssynth.datasets import load_example
 

@@ -94,7 +94,7 @@ def _privacy_section(res: EvaluationResult) -> str:
             + ". In words: whether or not any one person's record was in the training data "
               "changes the probability of any output of the generator by at most a factor "
               f"e<sup>ε</sup> ≈ {_fmt(math.exp(min(float(eps), 50.0)), 2)}"
-            + (f", except with probability δ" if delta else "") + ".</div>")
+            + (", except with probability δ" if delta else "") + ".</div>")
     if p.get("statement"):
         parts.append(f"<p>{_e(p['statement'])}</p>")
     spends = p.get("spends") or []

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ..base import GeneratorMixin, check_n_samples
 from ..exceptions import NonPrivateOperationWarning
 from ..metrics._encoding import numeric_values
-from ..metadata import ColumnMetadata, Metadata, as_metadata
+from ..metadata import ColumnMetadata, as_metadata
 
 __all__ = ["MarginalSynthesizer"]
 
