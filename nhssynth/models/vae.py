@@ -116,8 +116,10 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         bounds, mixture fits): estimated with DP and charged to the budget (``"dp"``), or read
         from the data (``"non-private"``: warns, and the guarantee then covers training only).
         Declared statistics spend nothing.
-    preprocessing_fraction : float, default=0.1
-        Share of epsilon planned for DP preprocessing, when it is needed.
+    preprocessing_fraction : float, default=0.2
+        Share of epsilon planned for DP preprocessing, when it is needed (the composition is
+        sub-additive: at epsilon 1, 0.2 instead of 0.1 raised DP-SGD noise by only 2% and
+        improved fidelity on flchain over three seeds).
     marginal_fraction : float, default=0.1
         Share of epsilon for DP one-way marginals of every column; samples are raked to match
         them (post-processing), correcting the marginals that DP-SGD noise blurs.  0 disables.
@@ -159,7 +161,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                  max_epochs: int = 40, batch_size: int = 512, learning_rate: float = 5e-3,
                  latent_dim: int = 8, hidden_dims: Sequence[int] = (128, 128), beta: float = 1.0,
                  weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
-                 preprocessing: str = "dp", preprocessing_fraction: float = 0.1,
+                 preprocessing: str = "dp", preprocessing_fraction: float = 0.2,
                  marginal_fraction: float = 0.1, oversample: float = 3.0,
                  metadata: Any = None, encoder_params: dict | None = None,
                  allow_non_private: bool = False, device: str = "cpu",
