@@ -81,4 +81,8 @@ class GeneratorMixin:
 
     @staticmethod
     def _sample_rng(random_state) -> np.random.RandomState:
+        """RandomState for one ``sample`` call; ``None`` draws fresh OS entropy instead of
+        using (and advancing) numpy's global RNG."""
+        if random_state is None:
+            return np.random.RandomState(np.random.SeedSequence().generate_state(1)[0])
         return check_random_state(random_state)

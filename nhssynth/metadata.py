@@ -673,11 +673,6 @@ def cast_series(s: pd.Series, col: ColumnMetadata) -> pd.Series:
         raise MetadataError(f"column {col.name!r} cannot be cast to dtype {col.dtype}: {exc}") from None
 
 
-def infer_metadata(df: pd.DataFrame, **kwargs: Any) -> Metadata:
-    """Shorthand for :meth:`Metadata.from_dataframe`."""
-    return Metadata.from_dataframe(df, **kwargs)
-
-
 def as_metadata(metadata: Metadata | str | Path | Mapping | None, df: pd.DataFrame | None = None) -> Metadata:
     """Normalise a metadata argument: a Metadata, a YAML path, a dict, or None (infer from df)."""
     if metadata is None:

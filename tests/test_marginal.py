@@ -125,3 +125,15 @@ def test_sklearn_estimator_checks():
         results = check_estimator(MarginalSynthesizer(), on_fail=None)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
     assert not failed
+
+
+def test_sample_without_seed_leaves_numpy_global_rng_alone():
+    import numpy as np
+    import pandas as pd
+    from nhssynth.models import MarginalSynthesizer
+
+    df = pd.DataFrame({"x": np.arange(50, dtype=float), "c": ["a", "b"] * 25})
+    synth = MarginalSynthesizer(random_state=0).fit(df)
+    before = np.random.get_state()[1].copy()
+    synth.sample(20)
+    assert (np.random.get_state()[1] == before).all()
