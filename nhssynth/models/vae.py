@@ -30,6 +30,7 @@ logger = logging.getLogger("nhssynth")
 __all__ = ["DPVAESynthesizer"]
 
 _SAMPLE_CHUNK = 16384
+_RAKE_CHUNK = 50_000  # output rows raked together
 _DP_GMM_COMPONENTS = 5
 
 
@@ -121,11 +122,15 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         Share of epsilon planned for DP preprocessing, when it is needed (the composition is
         sub-additive: at epsilon 1, 0.2 instead of 0.1 raised DP-SGD noise by only 2% and
         improved fidelity on flchain over three seeds).
-    marginal_fraction : float, default=0.1
+    marginal_fraction : float, default=0.3
         Share of epsilon for DP one-way marginals of every column; samples are raked to match
         them (post-processing), correcting the marginals that DP-SGD noise blurs.  0 disables.
-    oversample : float, default=3.0
-        With marginals: draw ``oversample * n_samples`` candidates and keep ``n_samples``.
+        The composition is sub-additive: at epsilon 1, 0.3 instead of 0.1 raises DP-SGD noise by
+        a few percent and lifted flchain's overall fidelity (three seeds) from 0.878 to 0.891.
+    oversample : float, default=10.0
+        With marginals: draw ``oversample * n_samples`` candidates and keep ``n_samples``.  The
+        most a value the generator under-produces can be up-weighted is about ``oversample``
+        times; 3 left rare categories short (flchain, epsilon 1: 0.865 vs 0.878 overall).
     metadata : Metadata, path or dict, optional
         Used to build the default :class:`~nhssynth.TableEncoder` when ``fit`` gets a DataFrame.
     encoder_params : dict, optional
@@ -164,7 +169,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                  latent_dim: int = 8, hidden_dims: Sequence[int] = (128, 128), beta: float = 1.0,
                  weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
                  preprocessing: str = "dp", preprocessing_fraction: float = 0.2,
-                 marginal_fraction: float = 0.1, oversample: float = 3.0,
+                 marginal_fraction: float = 0.3, oversample: float = 10.0,
                  metadata: Any = None, encoder_params: dict | None = None,
                  allow_non_private: bool = False, device: str = "cpu",
                  verbose: bool | int = False, random_state: Any = None) -> None:
@@ -501,9 +506,15 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         rng = np.random.default_rng(_seed_from(random_state))
         if getattr(self, "marginals_", None) is None:
             return self._decode_prior(n_samples, rng)
-        candidates = self._decode_prior(int(math.ceil(self.oversample * n_samples)), rng)
-        keep = rake_select(candidates, self.output_spans_, self.marginals_, n_samples, rng)
-        return candidates[rng.permutation(keep)]
+        # raked in chunks: memory stays bounded (oversample x chunk candidates) and every
+        # chunk matches the released marginals on its own
+        parts = []
+        for start in range(0, n_samples, _RAKE_CHUNK):
+            m = min(_RAKE_CHUNK, n_samples - start)
+            candidates = self._decode_prior(int(math.ceil(self.oversample * m)), rng)
+            keep = rake_select(candidates, self.output_spans_, self.marginals_, m, rng)
+            parts.append(candidates[rng.permutation(keep)])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _decode_prior(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         """Decode ``n_samples`` latent draws from the prior N(0, I)."""
