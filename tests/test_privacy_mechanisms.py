@@ -69,7 +69,7 @@ def test_frequent_categories_released_rare_ones_never(frame):
         assert 3 < tau < 1000  # 3 rows is far below the threshold; 1000 rows far above
     assert RARE not in released
     assert est.delta_threshold == pytest.approx(1e-6)
-    assert est.history == ((z, 1.0, 1), (z, 1.0, 1))
+    assert est.history == ((z, 1.0, 1),) * 3  # domains, histograms, zoomed histograms
 
 
 def test_threshold_follows_the_noise():
@@ -191,3 +191,23 @@ def test_non_private_preprocessing_warns_and_is_reported(frame):
     assert not any(s["stage"].startswith("preprocessing") for s in report["spends"])
     # and the raw category set was read from the data: the rare value is in the model
     assert RARE in model.encoder_.column_encoders_["group"].categories_[0].tolist()
+
+
+def test_zoom_stage_resolves_a_column_far_narrower_than_its_power_of_two_range():
+    # years 1995-2003 sit inside one power-of-two bin [1024, 2048): without the zoom stage the
+    # mixture input would be a single 16-year-wide bin
+    rng = np.random.default_rng(0)
+    years = pd.DataFrame({"year": rng.integers(1995, 2004, size=4000)})
+    md = Metadata.from_dataframe(years)
+    est = estimate_domains(years, md, noise_multiplier=_z(), delta_threshold=1e-6, rng=rng)
+    dom = est.domains["year"]
+    assert dom["bounds"][0] <= 1995 and dom["bounds"][1] >= 2003  # coarse bounds kept
+    values, weights = np.asarray(dom["gmm_values"]), np.clip(dom["gmm_weights"], 0, None)
+    inside = (values >= 1995) & (values <= 2003)
+    assert weights[inside].sum() >= 0.95 * weights.sum()  # a stray noise bin may clear
+    assert set(range(1995, 2004)) <= set(values[inside & (weights > 0)])  # one bin per year
+    assert len(est.history) == 3
+    flat = estimate_domains(years, md, noise_multiplier=_z(), delta_threshold=1e-6,
+                            rng=np.random.default_rng(0), zoom=False)
+    assert len(flat.history) == 2
+    assert (np.asarray(flat.domains["year"]["gmm_weights"]) > 0).sum() <= 3  # 16-year bins

@@ -124,7 +124,8 @@ def _threshold_for(delta_share: float, sigma: float) -> float:
 
 
 def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: float,
-                     delta_threshold: float, rng: Any, n_bins: int = 64) -> DomainEstimate:
+                     delta_threshold: float, rng: Any, n_bins: int = 64,
+                     zoom: bool = True) -> DomainEstimate:
     """Estimate every undeclared domain of ``df`` with DP (see module docstring).
 
     Parameters
@@ -215,28 +216,62 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
                            "noise_multiplier": noise_multiplier, "noise_std": sigma_a,
                            "category_threshold": tau_cat})
 
-    # ---- stage B -------------------------------------------------------------------------
+    # ---- stage B (and C) -----------------------------------------------------------------
     k_b = len(hist_cols)
     if k_b:
         sigma_b = noise_multiplier * math.sqrt(k_b)
-        history.append((noise_multiplier, 1.0, 1))
         tau_hist = sigma_b * float(ndtri(1.0 - _FALSE_WEIGHT / (k_b * n_bins)))
-        for col in hist_cols:
-            lo, hi = coarse[col.name] if col.name in coarse else _declared_bounds_float(col)
-            if col.kind == "integer":
-                lo, hi = float(math.floor(lo)), float(math.ceil(hi))
-            if col.kind == "integer" and hi - lo + 1 <= n_bins:
-                edges = np.arange(lo, hi + 2, dtype=np.float64) - 0.5
+
+        def histogram(col, lo, hi):
+            if col.kind == "integer" and hi - lo + 1 <= 4 * n_bins:
+                # bins of whole integers, so a bin's centre is never half a unit off its values
+                # (up to 2 n_bins single-integer bins: a zoomed range is padded by one stage-B
+                # bin each side, and years at 2-year resolution lose what zooming gained)
+                span = hi - lo + 1
+                width = 1 if span <= 2 * n_bins else math.ceil(span / n_bins)
+                edges = lo - 0.5 + width * np.arange(math.ceil(span / width) + 1, dtype=np.float64)
             else:
                 edges = np.linspace(lo, hi, n_bins + 1)
             values = np.clip(column_to_float(df[col.name], col), edges[0], edges[-1])
             counts = np.histogram(values, bins=edges)[0].astype(np.float64)
-            noisy = counts + noise((len(counts),), sigma_b)
+            return edges, counts + noise((len(counts),), sigma_b)
+
+        history.append((noise_multiplier, 1.0, 1))
+        stage_b = {}
+        for col in hist_cols:
+            lo, hi = coarse[col.name] if col.name in coarse else _declared_bounds_float(col)
+            if col.kind == "integer":
+                lo, hi = float(math.floor(lo)), float(math.ceil(hi))
+            stage_b[col.name] = (lo, hi, *histogram(col, lo, hi))
+        # Stage C ("zoom"): power-of-two bounds can be far wider than the data (years
+        # 1995-2003 sit in [1024, 2048], one stage-B bin).  Each column is histogrammed again
+        # between the outermost stage-B bins that clear the noise (one bin of margin each
+        # side), so the mixture sees the data at useful resolution.  A column whose range does
+        # not shrink averages its two noisy histograms instead (half the noise variance).
+        if zoom:
+            history.append((noise_multiplier, 1.0, 1))
+        for col in hist_cols:
+            lo, hi, edges, noisy = stage_b[col.name]
+            threshold = tau_hist
+            if zoom:
+                cleared = np.flatnonzero(noisy > tau_hist)
+                z_lo, z_hi = lo, hi
+                if cleared.size:
+                    z_lo = float(edges[max(cleared[0] - 1, 0)])
+                    z_hi = float(edges[min(cleared[-1] + 2, len(edges) - 1)])
+                    if col.kind == "integer":
+                        z_lo, z_hi = float(math.floor(z_lo)), float(math.ceil(z_hi))
+                if cleared.size and (z_hi - z_lo) < 0.5 * (hi - lo):
+                    edges, noisy = histogram(col, max(z_lo, lo), min(z_hi, hi))
+                else:
+                    # the average has std sigma_b / sqrt(2): same false-bin rate, lower threshold
+                    noisy = 0.5 * (noisy + histogram(col, lo, hi)[1])
+                    threshold = tau_hist / math.sqrt(2)
             # Only bins that clear the noise (Bonferroni over all bins of all columns) carry
             # mass: a spurious bin would pull a mixture mode into empty space.  Bounds stay the
             # coarse ones (tightening by noisy counts cuts long thin tails); the encoder widens
             # its modes to cover every value inside them.
-            weights = np.where(noisy > tau_hist, noisy, 0.0)
+            weights = np.where(noisy > threshold, noisy, 0.0)
             centers = np.clip(0.5 * (edges[:-1] + edges[1:]), lo, hi)
             if weights.sum() <= 0:
                 warnings.warn(f"column {col.name!r}: its histogram is only noise at this budget; the "
@@ -245,9 +280,11 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
                 weights = np.ones_like(weights)
             out.domains[col.name] = {"bounds": (lo, hi), "gmm_values": centers, "gmm_weights": weights}
         out.spends.append({"stage": "preprocessing: histograms", "mechanism":
-                           f"Gaussian noisy {n_bins}-bin histograms (mixture fit)",
+                           f"Gaussian noisy {n_bins}-bin histograms (mixture fit)"
+                           + (", twice (zoomed to the occupied range)" if zoom else ""),
                            "columns": [c.name for c in hist_cols],
-                           "noise_multiplier": noise_multiplier, "noise_std": sigma_b})
+                           "noise_multiplier": noise_multiplier, "noise_std": sigma_b,
+                           "n_releases": 2 if zoom else 1})
     out.history = tuple(history)
     out.delta_threshold = float(delta_threshold) if cat_cols else 0.0
     return out
@@ -300,13 +337,14 @@ def dp_preprocess(df: pd.DataFrame, metadata: Metadata, budget, rng, *,
         elif col.kind == "datetime" and col.has_declared_bounds:
             domains[col.name] = {"bounds": col.bounds()}
     if needs_cats or needs_bounds:
-        n_stages = (1 if (needs_cats or needs_bounds) else 0) + (1 if needs_bounds else 0)
+        n_stages = 1 + (2 if needs_bounds else 0)  # domains; histograms released twice (zoom)
         delta_thr = 0.1 * budget.delta if needs_cats else 0.0
         z = budget.mechanism_noise_multiplier(budget.preprocessing_fraction, n_stages, delta_thr)
         est = estimate_domains(df, metadata, noise_multiplier=z, delta_threshold=delta_thr,
                                rng=rng, n_bins=n_bins)
         for spend in est.spends:
-            budget.record(spend["stage"], spend["mechanism"], history=((z, 1.0, 1),),
+            budget.record(spend["stage"], spend["mechanism"],
+                          history=((z, 1.0, spend.get("n_releases", 1)),),
                           delta_extra=est.delta_threshold if "domains" in spend["stage"] else 0.0,
                           columns=spend["columns"], noise_multiplier=z)
         for name, dom in est.domains.items():
