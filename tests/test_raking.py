@@ -7,8 +7,8 @@ from scipy.optimize import minimize
 
 from nhssynth.base import OutputSpan
 from nhssynth.models.marginals import (column_bins, decoder_bias, inclusion_probabilities,
-                                       noisy_marginals, noisy_pair_marginals, pps_select,
-                                       project_counts, rake_factors, rake_select, rake_weights)
+                                       noisy_marginals, pps_select, project_counts, rake_factors,
+                                       rake_select, rake_weights)
 
 
 @settings(max_examples=60, deadline=None)
@@ -103,37 +103,6 @@ def test_noisy_marginals_are_probabilities_close_to_the_truth_at_small_noise():
     for got, want in zip(out, [p_a, p_b]):
         assert got.min() >= 0 and got.sum() == pytest.approx(1.0)
         np.testing.assert_allclose(got, want, atol=0.01)
-
-
-def _dependent_columns(rng, n):
-    """Column b copies column a 90% of the time; c is independent noise."""
-    spans = [OutputSpan("a", "softmax", 0, 3), OutputSpan("b", "softmax", 3, 3),
-             OutputSpan("c", "softmax", 6, 3)]
-    a = rng.choice(3, size=n)
-    b = np.where(rng.uniform(size=n) < 0.9, a, rng.choice(3, size=n))
-    c = rng.choice(3, size=n)
-    Z = np.zeros((n, 9), dtype=np.float32)
-    for block, codes in enumerate((a, b, c)):
-        Z[np.arange(n), 3 * block + codes] = 1
-    return Z, spans
-
-
-def test_pair_marginals_pick_the_dependent_pair_and_raking_restores_it():
-    rng = np.random.default_rng(4)
-    Z, spans = _dependent_columns(rng, 20_000)
-    one_way = noisy_marginals(Z, spans, noise_multiplier=5.0, rng=rng)
-    pairs = noisy_pair_marginals(Z, spans, one_way, noise_multiplier=5.0, rng=rng)
-    assert [(p.i, p.j) for p in pairs][:1] == [(0, 1)]  # the strongest edge of the tree
-    assert pairs[0].dependence > 0.4
-    assert all(p.dependence < pairs[0].dependence for p in pairs[1:])
-    # an independent pool (what a generator that learnt nothing would give) raked to the pair
-    pool = np.zeros_like(Z)
-    for block in range(3):
-        pool[np.arange(len(Z)), 3 * block + rng.choice(3, size=len(Z))] = 1
-    factors = rake_factors(pool, spans, one_way, pairs)
-    keep = rake_select(pool, spans, factors, 2_000, rng, pairs=pairs)
-    keys, _, _ = column_bins(pool[keep], spans)
-    assert np.mean(keys[:, 0] == keys[:, 1]) > 0.8  # real data: 0.93; independent: 0.33
 
 
 def test_decoder_bias_reproduces_released_marginals():

@@ -157,21 +157,3 @@ def test_verbose_progress_bar_and_logging(support_small, support_metadata, capsy
     assert "DPVAE" in err and "3/3" in err and "eps=" in err  # tqdm bar over epochs with epsilon
     assert any("fitted DPVAESynthesizer" in r.message for r in caplog.records)
 
-
-def test_pair_marginals_are_charged_and_kept_as_a_tree(support_small, support_metadata):
-    synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, pair_fraction=0.2,
-                             **TINY).fit(support_small)
-    stages = [s["stage"] for s in synth.privacy_report()["spends"]]
-    assert stages[-3:] == ["marginals", "pair marginals", "training"]
-    assert synth.epsilon_ <= 3.0
-    n_columns = len(synth.marginals_)
-    edges = [(p.i, p.j) for p in synth.pair_marginals_]
-    assert 0 < len(edges) <= n_columns - 1 and len(set(edges)) == len(edges)  # a forest
-    for p in synth.pair_marginals_:
-        assert p.table.min() >= 0 and p.table.sum() == pytest.approx(1.0)
-    fake = synth.sample(200, random_state=0)
-    assert len(fake) == 200 and list(fake.columns) == list(support_small.columns)
-    # the default spends nothing on pairs
-    default = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, **TINY).fit(support_small)
-    assert default.pair_marginals_ == []
-    assert "pair marginals" not in [s["stage"] for s in default.privacy_report()["spends"]]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -24,8 +23,7 @@ import numpy as np
 from ..base import OutputSpan
 
 __all__ = ["column_bins", "noisy_marginals", "project_counts", "rake_factors", "rake_weights", "rake_select",
-           "inclusion_probabilities", "pps_select",
-           "PairMarginal", "coarse_groups", "noisy_pair_marginals", "decoder_bias"]
+           "inclusion_probabilities", "pps_select", "decoder_bias"]
 
 _SCALAR_BINS = 10
 _SUB_EDGES = np.array([-0.25, 0.0, 0.25])  # scalar (x - mu) / 4 sd: quartiles of a normal mode
@@ -162,70 +160,6 @@ def decoder_bias(spans: Sequence[OutputSpan], one_way: Sequence[np.ndarray],
     return bias
 
 
-# --------------------------------------------------------------------------------------------
-# two-way marginals
-# --------------------------------------------------------------------------------------------
-_PAIR_GROUPS = 6  # value groups per column in a two-way table (missing gets one more)
-
-
-@dataclass
-class PairMarginal:
-    """A released two-way table between columns ``i`` and ``j`` (indices into
-    :func:`column_bins`' columns), on coarse groups: ``group_i[fine_bin]`` is the group of a
-    fine bin of column ``i``.  ``table`` holds probabilities of shape
-    ``(group_i.max() + 1, group_j.max() + 1)``."""
-
-    i: int
-    j: int
-    group_i: np.ndarray
-    group_j: np.ndarray
-    table: np.ndarray
-    dependence: float = 0.0
-
-    def keys(self, keys: np.ndarray) -> np.ndarray:
-        return self.group_i[keys[:, self.i]] * self.table.shape[1] + self.group_j[keys[:, self.j]]
-
-
-def coarse_groups(spans: Sequence[OutputSpan], one_way: Sequence[np.ndarray],
-                  max_groups: int = _PAIR_GROUPS) -> list[np.ndarray]:
-    """Map each column's fine bins (:func:`column_bins`) to at most ``max_groups`` value groups
-    plus a group for "missing".
-
-    Mixture columns group by mode (their fine bins are mode x position), categorical columns
-    keep their ``max_groups - 1`` most frequent categories and lump the rest, scalar columns
-    merge neighbouring bins.  Frequencies come from the released one-way marginals
-    ``one_way``, so the grouping is post-processing of DP output.
-    """
-    groups = []
-    for (column, blocks), p in zip(_column_blocks_with_values(spans), one_way):
-        missing = any(s.role == "missing" for s in blocks)
-        value = [s for s in blocks if s.role != "missing"]
-        soft = next((s for s in value if s.kind == "softmax"), None)
-        scalar = next((s for s in value if s.kind == "continuous"), None)
-        n_value = len(p) - int(missing)
-        if soft is not None and scalar is not None:
-            g = np.arange(n_value) // (len(_SUB_EDGES) + 1)
-            if g.max() + 1 > max_groups:  # many modes: lump the least frequent ones
-                mass = np.bincount(g, weights=p[:n_value])
-                top = np.argsort(-mass, kind="stable")[:max_groups - 1]
-                remap = np.full(mass.size, max_groups - 1)
-                remap[top] = np.arange(top.size)
-                g = remap[g]
-        elif soft is not None and n_value > max_groups:
-            top = np.argsort(-p[:n_value], kind="stable")[:max_groups - 1]
-            g = np.full(n_value, max_groups - 1)
-            g[top] = np.arange(top.size)
-        elif scalar is not None and n_value > max_groups:
-            g = np.arange(n_value) * max_groups // n_value
-        else:
-            g = np.arange(n_value)
-        g = np.unique(g, return_inverse=True)[1]  # dense group ids
-        if missing:
-            g = np.append(g, g.max() + 1 if g.size else 0)
-        groups.append(g.astype(np.int64))
-    return groups
-
-
 def _column_blocks_with_values(spans: Sequence[OutputSpan]):
     """``_column_blocks`` restricted to the columns :func:`column_bins` keeps."""
     for column, blocks in _column_blocks(spans).items():
@@ -233,87 +167,8 @@ def _column_blocks_with_values(spans: Sequence[OutputSpan]):
             yield column, blocks
 
 
-def _fit_table(table: np.ndarray, row: np.ndarray, col: np.ndarray, n_iter: int = 50) -> np.ndarray:
-    """Rake a 2-D table to given row and column sums (both sum to 1)."""
-    t = table + 1e-12
-    for _ in range(n_iter):
-        for axis, target in ((1, row), (0, col)):
-            current = t.sum(axis=axis)
-            factor = np.divide(target, current, out=np.zeros_like(current), where=current > 0)
-            t *= factor[:, None] if axis == 1 else factor[None, :]
-    total = t.sum()
-    return t / total if total > 0 else np.outer(row, col)
-
-
-def noisy_pair_marginals(Z: np.ndarray, spans: Sequence[OutputSpan], one_way: Sequence[np.ndarray],
-                         noise_multiplier: float, rng) -> list[PairMarginal]:
-    """Noisy two-way tables of every pair of columns, then the pairs worth raking to.
-
-    All ``P = k (k - 1) / 2`` tables are released by one Gaussian mechanism (each row adds one
-    count to each table: L2 sensitivity ``sqrt(P)``, noise ``z sqrt(P)``).  Each noisy table
-    is projected onto the simplex, raked to agree with the released one-way marginals, and
-    scored by its *dependence* (total variation from the product of its margins, less what
-    noise alone would show).  The returned pairs form a maximum spanning tree on that score
-    (the Chow-Liu idea used by MST): the strongest relationships that connect all columns
-    without cycles, so raking to them never fights itself.  All of this is post-processing.
-    """
-    keys, n_bins, _ = column_bins(Z, spans)
-    k = keys.shape[1]
-    if k < 2:
-        return []
-    groups = coarse_groups(spans, one_way)
-    n_pairs = k * (k - 1) // 2
-    std = noise_multiplier * math.sqrt(n_pairs)
-    gkeys = np.stack([groups[c][keys[:, c]] for c in range(k)], axis=1)
-    coarse_one_way = [np.bincount(groups[c], weights=one_way[c], minlength=groups[c].max() + 1)
-                      for c in range(k)]
-    noisy_total = len(Z) + rng.normal(0.0, std)  # only used to scale the noise correction
-    candidates = []
-    for a in range(k):
-        for b in range(a + 1, k):
-            ka, kb = groups[a].max() + 1, groups[b].max() + 1
-            counts = np.bincount(gkeys[:, a] * kb + gkeys[:, b], minlength=ka * kb).astype(np.float64)
-            noisy = counts + rng.normal(0.0, std, size=counts.size)
-            cells = project_counts(noisy, max(noisy.sum(), 1.0)).reshape(ka, kb)
-            table = _fit_table(cells / max(cells.sum(), 1e-12), coarse_one_way[a], coarse_one_way[b])
-            indep = np.outer(table.sum(axis=1), table.sum(axis=0))
-            # noise alone puts about std * sqrt(2/pi) / 2 of TV per cell
-            floor = 0.5 * ka * kb * std * math.sqrt(2 / math.pi) / max(noisy_total, 1.0)
-            dependence = 0.5 * np.abs(table - indep).sum() - floor
-            candidates.append(PairMarginal(a, b, groups[a], groups[b], table, float(dependence)))
-    return _spanning_tree(candidates, k)
-
-
-def _spanning_tree(pairs: list[PairMarginal], k: int) -> list[PairMarginal]:
-    """Kruskal: maximum spanning forest on ``dependence``, keeping only positive edges."""
-    parent = list(range(k))
-
-    def root(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    chosen = []
-    for p in sorted(pairs, key=lambda p: -p.dependence):
-        if p.dependence <= 0:
-            break
-        ra, rb = root(p.i), root(p.j)
-        if ra != rb:
-            parent[ra] = rb
-            chosen.append(p)
-    return chosen
-
-
-def _margin_keys(keys: np.ndarray, n_targets: int, pairs: Sequence[PairMarginal]) -> list[np.ndarray]:
-    # pairs first, one-way marginals last: what raking matches exactly at the end is the
-    # one-way marginals (the most precise release)
-    return [p.keys(keys) for p in pairs] + [keys[:, j] for j in range(n_targets)]
-
-
 def rake_factors(Z: np.ndarray, spans: Sequence[OutputSpan], targets: Sequence[np.ndarray],
-                 pairs: Sequence[PairMarginal] = (), n_iter: int = 10,
-                 tol: float = 1e-3) -> list[np.ndarray]:
+                 n_iter: int = 10, tol: float = 1e-3) -> list[np.ndarray]:
     """Raking (iterative proportional fitting) of the rows of ``Z``, a large draw from the
     generator, to the released marginals.
 
@@ -322,8 +177,8 @@ def rake_factors(Z: np.ndarray, spans: Sequence[OutputSpan], targets: Sequence[n
     any later draw from the same generator without iterating again.
     """
     keys, _, _ = column_bins(Z, spans)
-    margin_keys = _margin_keys(keys, len(targets), pairs)
-    margin_targets = [p.table.ravel() for p in pairs] + [np.asarray(t, dtype=np.float64) for t in targets]
+    margin_keys = [keys[:, j] for j in range(len(targets))]
+    margin_targets = [np.asarray(t, dtype=np.float64) for t in targets]
     factors = [np.ones(t.size) for t in margin_targets]
     w = np.ones(len(Z), dtype=np.float64)
     for _ in range(n_iter):
@@ -340,23 +195,21 @@ def rake_factors(Z: np.ndarray, spans: Sequence[OutputSpan], targets: Sequence[n
     return factors
 
 
-def rake_weights(Z: np.ndarray, spans: Sequence[OutputSpan], factors: Sequence[np.ndarray],
-                 pairs: Sequence[PairMarginal] = ()) -> np.ndarray:
+def rake_weights(Z: np.ndarray, spans: Sequence[OutputSpan], factors: Sequence[np.ndarray]) -> np.ndarray:
     """Row weights of ``Z`` under raking factors from :func:`rake_factors`."""
     keys, _, _ = column_bins(Z, spans)
     w = np.ones(len(Z), dtype=np.float64)
-    for key, factor in zip(_margin_keys(keys, len(factors) - len(pairs), pairs), factors):
-        w *= factor[key]
+    for j, factor in enumerate(factors):
+        w *= factor[keys[:, j]]
     return w
 
 
 def rake_select(Z: np.ndarray, spans: Sequence[OutputSpan], factors: Sequence[np.ndarray],
-                n_select: int, rng: np.random.Generator, max_weight: float = 20.0,
-                pairs: Sequence[PairMarginal] = ()) -> np.ndarray:
+                n_select: int, rng: np.random.Generator, max_weight: float = 20.0) -> np.ndarray:
     """Indices of ``n_select`` rows of ``Z`` drawn with probability proportional to their raking
     weight (:func:`rake_weights`), capped at ``max_weight`` times the mean so a few rows cannot
     dominate, without replacement (:func:`pps_select`)."""
-    w = rake_weights(Z, spans, factors, pairs)
+    w = rake_weights(Z, spans, factors)
     mean = w.mean()
     if not (np.isfinite(mean) and mean > 0):
         w, mean = np.ones(len(Z)), 1.0

@@ -21,8 +21,7 @@ from ..privacy.accounting import check_accountant
 from ..privacy.budget import PrivacyBudget
 from ..privacy.mechanisms import data_statistics, dp_preprocess, publish_encoder_metadata
 from .losses import SpanLayout, squash_log_scale
-from .marginals import (decoder_bias, noisy_marginals, noisy_pair_marginals, rake_factors,
-                        rake_select)
+from .marginals import decoder_bias, noisy_marginals, rake_factors, rake_select
 from .networks import VAENetwork
 from .training import DPSettings, train_vae
 
@@ -129,13 +128,6 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         them (post-processing), correcting the marginals that DP-SGD noise blurs.  0 disables.
         The composition is sub-additive: at epsilon 1, 0.3 instead of 0.1 raises DP-SGD noise by
         a few percent and lifted flchain's overall fidelity (three seeds) from 0.878 to 0.891.
-    pair_fraction : float, default=0.0
-        Share of epsilon for DP two-way marginals of every pair of columns (coarse groups); a
-        maximum spanning tree of the most dependent pairs (chosen from the noisy tables, as in
-        MST) is added to the raking targets.  Off by default: on flchain at epsilon 1 (three
-        seeds) 0.3 strengthened the key relationships (pair score above independence +0.14)
-        but the rows that satisfy them are scarce in the generator's draws, so column shapes
-        fell (0.946 -> 0.922) and the overall score with them.
     oversample : float, default=20.0
         With marginals: draw ``oversample * n_samples`` candidates and keep ``n_samples``.  The
         most a value the generator under-produces can be up-weighted is about ``oversample``
@@ -180,7 +172,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                  latent_dim: int = 8, hidden_dims: Sequence[int] = (128, 128), beta: float = 1.0,
                  weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
                  preprocessing: str = "dp", preprocessing_fraction: float = 0.2,
-                 marginal_fraction: float = 0.3, pair_fraction: float = 0.0, oversample: float = 20.0,
+                 marginal_fraction: float = 0.3, oversample: float = 20.0,
                  metadata: Any = None, encoder_params: dict | None = None,
                  allow_non_private: bool = False, device: str = "cpu",
                  verbose: bool | int = False, random_state: Any = None) -> None:
@@ -200,7 +192,6 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         self.preprocessing = preprocessing
         self.preprocessing_fraction = preprocessing_fraction
         self.marginal_fraction = marginal_fraction
-        self.pair_fraction = pair_fraction
         self.oversample = oversample
         self.metadata = metadata
         self.encoder_params = encoder_params
@@ -244,7 +235,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         check_accountant(self.accountant)
         if self.preprocessing not in ("dp", "non-private"):
             raise ValueError(f"preprocessing must be 'dp' or 'non-private', got {self.preprocessing!r}.")
-        for name in ("preprocessing_fraction", "marginal_fraction", "pair_fraction"):
+        for name in ("preprocessing_fraction", "marginal_fraction"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not 0 <= value < 0.5:
                 raise ValueError(f"{name} must be in [0, 0.5), got {value!r}.")
@@ -319,18 +310,6 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             budget.record("marginals", "Gaussian noisy one-way histograms of every column "
                           "(used to rake samples)", history=((z_marg, 1.0, 1),),
                           noise_multiplier=z_marg)
-        self.pair_marginals_ = []
-        if self.marginals_ is not None and self.pair_fraction > 0:
-            try:
-                z_pair = budget.mechanism_noise_multiplier(self.pair_fraction, 1)
-            except PrivacyBudgetError:
-                raise PrivacyBudgetError(
-                    f"the dataset ({n} rows) is too small for epsilon={self.epsilon}: the DP "
-                    f"two-way marginals cannot be afforded. Raise epsilon (or set pair_fraction=0).") from None
-            self.pair_marginals_ = noisy_pair_marginals(Z, spans, self.marginals_, z_pair, noise_rng)
-            budget.record("pair marginals", "Gaussian noisy two-way histograms of every pair of "
-                          "columns (a spanning tree of them is used to rake samples)",
-                          history=((z_pair, 1.0, 1),), noise_multiplier=z_pair)
         dp = self._plan_training(n, budget)
 
         torch_threads = torch.get_num_threads()
@@ -378,7 +357,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             # by every sample() call: no iterations at sampling time
             pool = self._decode_prior(int(np.clip(20 * n, *_RAKE_POOL)), np.random.default_rng(
                 None if seed is None else seed + 2))
-            self.rake_factors_ = rake_factors(pool, spans, self.marginals_, self.pair_marginals_)
+            self.rake_factors_ = rake_factors(pool, spans, self.marginals_)
             del pool
         self.n_epochs_ = len(history)
         self.n_steps_ = history[-1]["steps"] if history else 0
@@ -551,8 +530,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         for start in range(0, n_samples, chunk):
             m = min(chunk, n_samples - start)
             candidates = self._decode_prior(int(math.ceil(self.oversample * m)), rng)
-            keep = rake_select(candidates, self.output_spans_, self.rake_factors_, m, rng,
-                               pairs=self.pair_marginals_)
+            keep = rake_select(candidates, self.output_spans_, self.rake_factors_, m, rng)
             parts.append(candidates[rng.permutation(keep)])
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
