@@ -3,10 +3,11 @@
 DP-SGD noise blurs what a generator learns about each column's distribution (a rare flag comes
 out at the wrong rate, a category is over-produced).  One-way marginals are cheap to release
 privately: one noisy histogram per column, a single Gaussian mechanism with L2 sensitivity
-``sqrt(n_columns)``.  At sampling time an oversampled draw from the generator is reweighted
-by iterative proportional fitting (raking) so that every column's marginal matches the
-released one, and the requested number of rows is drawn with those weights (without
-replacement).  Both steps are post-processing of DP outputs, so the guarantee is unchanged.
+``sqrt(n_columns)``, projected onto the probability simplex.  They are used three ways, all
+post-processing of DP outputs (the guarantee is unchanged): the decoder's output bias starts at
+them (:func:`decoder_bias`); raking factors are fitted on a large draw from the trained
+generator (:func:`rake_factors`); and at sampling time an oversampled draw is weighted by those
+factors and the requested number of rows selected without replacement (:func:`rake_select`).
 
 The histogram of a column is taken in the encoded space: for a mixture-encoded column, its
 mode crossed with four bins of the within-mode scalar; for a categorical, the category; its

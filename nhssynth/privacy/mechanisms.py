@@ -3,7 +3,7 @@
 An encoder needs, per column, a *domain*: the category list of a categorical column, and bounds
 plus a rough density (to place the GMM modes) for a numeric or datetime column.  When the
 metadata declares them (``domain: declared``) they are public and cost nothing.  Otherwise
-:func:`estimate_domains` computes them with two Gaussian mechanisms on histograms:
+:func:`estimate_domains` computes them with three Gaussian mechanisms on histograms:
 
 Stage A (what exists)
     * categorical columns: counts of each observed value, plus Gaussian noise, and only values
@@ -17,14 +17,19 @@ Stage A (what exists)
       noise can only stretch the bounds if the first empty bin beyond the data passes).
 Stage B (where the mass is)
     * numeric/datetime columns without declared bounds: a histogram of ``n_bins`` equal bins
-      between the stage-A bounds, plus Gaussian noise.  Bins that clear the noise (a
-      Bonferroni threshold over all bins) carry their noisy mass, and the GMM encoder is fitted
-      to that weighted histogram; bounds stay the coarse stage-A ones.
+      (whole integers for integer columns) between the stage-A bounds, plus Gaussian noise.
+Stage C (zoom)
+    * the same columns again, histogrammed between the outermost stage-B bins that clear the
+      noise (one bin of margin each side): power-of-two bounds can be far wider than the data
+      (years 1995-2003 lie in one stage-B bin of 16 years).  A column whose range does not
+      shrink averages its two noisy histograms instead.  Bins that clear the noise (a
+      Bonferroni threshold over all bins) carry their noisy mass, and the GMM encoder is
+      fitted to that weighted histogram; bounds stay the coarse stage-A ones.
       (Declared bounds get a uniform, data-independent mixture input instead: no spend.)
 
 Each row contributes at most one count to each column's histogram, so a stage releasing ``k``
 column histograms has L2 sensitivity ``sqrt(k)``; with noise ``z * sqrt(k)`` it is a Gaussian
-mechanism with noise multiplier ``z``, i.e. the accountant entry ``(z, 1.0, 1)``.  Both stages
+mechanism with noise multiplier ``z``, i.e. the accountant entry ``(z, 1.0, 1)``.  All stages
 and DP-SGD are composed in one accountant (PRV by default).  Releasing an unknown category adds
 ``delta_threshold = k * P(1 + N(0, (z sqrt k)^2) > tau)`` to delta, which ``tau`` keeps below the
 share of delta reserved for it.
@@ -140,7 +145,9 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
     rng : numpy Generator (or an object with the same ``normal(loc, scale, size)``)
         Noise source.
     n_bins : int
-        Bins of the stage-B histograms.
+        Bins of the stage-B and stage-C histograms.
+    zoom : bool
+        Run stage C (one more Gaussian mechanism in ``history``).
     """
     def noise(shape, std):
         return rng.normal(0.0, std, size=shape)
