@@ -115,3 +115,28 @@ def test_decoder_bias_reproduces_released_marginals():
     assert 1 / (1 + np.exp(-bias[3])) == pytest.approx(0.1, abs=1e-6)
     assert 1 / (1 + np.exp(-bias[4])) == pytest.approx(0.2, abs=1e-6)  # missing rate
     np.testing.assert_allclose(np.exp(bias[5:]) / np.exp(bias[5:]).sum(), [0.75, 0.25], atol=1e-3)
+
+
+class _ConstantNoise:
+    """An rng whose Gaussian noise is a constant (drives the mechanism's edge cases)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def normal(self, loc, scale, size):
+        return np.full(size, float(self.value))
+
+
+def test_noisy_marginals_fall_back_to_uniform_when_noise_swamps_every_count():
+    Z, spans = _two_categorical_columns(np.random.default_rng(5), 10, [0.5, 0.5, 0.0], [0.25] * 4)
+    out = noisy_marginals(Z, spans, noise_multiplier=1.0, rng=_ConstantNoise(-100.0))
+    np.testing.assert_allclose(out[0], 1 / 3)
+    np.testing.assert_allclose(out[1], 1 / 4)
+
+
+def test_rake_select_with_degenerate_factors_selects_uniformly_distinct_rows():
+    rng = np.random.default_rng(6)
+    Z, spans = _two_categorical_columns(rng, 1_000, [0.5, 0.3, 0.2], [0.25] * 4)
+    factors = [np.full(3, np.inf), np.ones(4)]
+    keep = rake_select(Z, spans, factors, 100, rng)
+    assert len(np.unique(keep)) == 100

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -30,11 +30,33 @@ _SCALAR_BINS = 10
 _SUB_EDGES = np.array([-0.25, 0.0, 0.25])  # scalar (x - mu) / 4 sd: quartiles of a normal mode
 
 
-def _column_blocks(spans: Sequence[OutputSpan]) -> "OrderedDict[str, list[OutputSpan]]":
+class _Column(NamedTuple):
+    """The blocks of one encoded column, by role."""
+
+    name: str
+    missing: OutputSpan | None
+    soft: OutputSpan | None
+    binary: OutputSpan | None
+    scalar: OutputSpan | None
+
+
+def _columns(spans: Sequence[OutputSpan]) -> list[_Column]:
+    """Encoded columns in span order, each split into its blocks; columns with only a missing
+    indicator are left out (they have no value to take a marginal of)."""
     blocks: OrderedDict[str, list[OutputSpan]] = OrderedDict()
     for s in spans:
         blocks.setdefault(s.column, []).append(s)
-    return blocks
+    out = []
+    for name, group in blocks.items():
+        missing = next((s for s in group if s.role == "missing"), None)
+        value = [s for s in group if s is not missing]
+        if not value:
+            continue
+        out.append(_Column(name, missing,
+                           next((s for s in value if s.kind == "softmax"), None),
+                           next((s for s in value if s.kind == "binary"), None),
+                           next((s for s in value if s.kind == "continuous"), None)))
+    return out
 
 
 def column_bins(Z: np.ndarray, spans: Sequence[OutputSpan]) -> tuple[np.ndarray, list[int], list[str]]:
@@ -47,34 +69,27 @@ def column_bins(Z: np.ndarray, spans: Sequence[OutputSpan]) -> tuple[np.ndarray,
     columns : list of str
     """
     keys, n_bins, names = [], [], []
-    for column, blocks in _column_blocks(spans).items():
-        missing = next((s for s in blocks if s.role == "missing"), None)
-        value = [s for s in blocks if s is not missing]
-        soft = next((s for s in value if s.kind == "softmax"), None)
-        binary = next((s for s in value if s.kind == "binary"), None)
-        scalar = next((s for s in value if s.kind == "continuous"), None)
-        if soft is not None and scalar is not None:
+    for col in _columns(spans):
+        if col.soft is not None and col.scalar is not None:
             # mode x position inside the mode: raking then also shapes each mode
-            sub = np.searchsorted(_SUB_EDGES, Z[:, scalar.start])
-            key = np.argmax(Z[:, soft.slice], axis=1) * (len(_SUB_EDGES) + 1) + sub
-            width = soft.width * (len(_SUB_EDGES) + 1)
-        elif soft is not None:
-            key, width = np.argmax(Z[:, soft.slice], axis=1), soft.width
-        elif binary is not None:
-            key, width = (Z[:, binary.start] > 0.5).astype(np.int64), 2
-        elif value:
-            scalar = np.clip(Z[:, value[0].start], -1.0, 1.0)
+            sub = np.searchsorted(_SUB_EDGES, Z[:, col.scalar.start])
+            key = np.argmax(Z[:, col.soft.slice], axis=1) * (len(_SUB_EDGES) + 1) + sub
+            width = col.soft.width * (len(_SUB_EDGES) + 1)
+        elif col.soft is not None:
+            key, width = np.argmax(Z[:, col.soft.slice], axis=1), col.soft.width
+        elif col.binary is not None:
+            key, width = (Z[:, col.binary.start] > 0.5).astype(np.int64), 2
+        else:
+            scalar = np.clip(Z[:, col.scalar.start], -1.0, 1.0)
             key = np.minimum(((scalar + 1.0) / 2.0 * _SCALAR_BINS).astype(np.int64), _SCALAR_BINS - 1)
             width = _SCALAR_BINS
-        else:
-            continue
         key = key.astype(np.int64)
-        if missing is not None:
-            key = np.where(Z[:, missing.start] > 0.5, width, key)
+        if col.missing is not None:
+            key = np.where(Z[:, col.missing.start] > 0.5, width, key)
             width += 1
         keys.append(key)
         n_bins.append(int(width))
-        names.append(column)
+        names.append(col.name)
     if not keys:
         return np.zeros((len(Z), 0), dtype=np.int64), [], []
     return np.stack(keys, axis=1), n_bins, names
@@ -93,8 +108,9 @@ def project_counts(noisy: np.ndarray, total: float) -> np.ndarray:
         return np.zeros_like(noisy)
     desc = np.sort(noisy)[::-1]
     cums = np.cumsum(desc) - total
-    k = np.nonzero(desc - cums / np.arange(1, desc.size + 1) > 0)[0]
-    shift = cums[k[-1]] / (k[-1] + 1) if k.size else desc[0] - total
+    # the largest k with desc[k] > shift_k; k = 0 always qualifies (desc[0] - cums[0] = total)
+    k = np.nonzero(desc - cums / np.arange(1, desc.size + 1) > 0)[0][-1]
+    shift = cums[k] / (k + 1)
     return np.maximum(noisy - shift, 0.0)
 
 
@@ -134,38 +150,29 @@ def decoder_bias(spans: Sequence[OutputSpan], one_way: Sequence[np.ndarray],
     bias = np.zeros(n_features, dtype=np.float64)
     sub_centres = np.concatenate([[_SUB_EDGES[0] - 0.15], 0.5 * (_SUB_EDGES[1:] + _SUB_EDGES[:-1]),
                                   [_SUB_EDGES[-1] + 0.15]])
-    for (column, blocks), p in zip(_column_blocks_with_values(spans), one_way):
+    for col, p in zip(_columns(spans), one_way):
         p = np.asarray(p, dtype=np.float64)
-        missing = next((s for s in blocks if s.role == "missing"), None)
-        value = [s for s in blocks if s is not missing]
-        soft = next((s for s in value if s.kind == "softmax"), None)
-        binary = next((s for s in value if s.kind == "binary"), None)
-        scalar = next((s for s in value if s.kind == "continuous"), None)
-        n_value = len(p) - int(missing is not None)
+        n_value = len(p) - int(col.missing is not None)
         observed = p[:n_value] / max(p[:n_value].sum(), 1e-12)
-        if missing is not None:
-            q = float(np.clip(p[-1], 1e-4, 1 - 1e-4))
-            bias[missing.start] = math.log(q / (1 - q))
-        if soft is not None and scalar is not None:
-            per_mode = observed.reshape(soft.width, len(sub_centres))
-            bias[soft.slice] = np.log(per_mode.sum(axis=1) + 1e-4)
-            bias[scalar.start] = float(per_mode.sum(axis=0) @ sub_centres)
-        elif soft is not None:
-            bias[soft.slice] = np.log(observed + 1e-4)
-        elif binary is not None:
-            q = float(np.clip(observed[1], 1e-4, 1 - 1e-4))
-            bias[binary.start] = math.log(q / (1 - q))
-        elif scalar is not None:
+        if col.missing is not None:
+            bias[col.missing.start] = _logit(p[-1])
+        if col.soft is not None and col.scalar is not None:
+            per_mode = observed.reshape(col.soft.width, len(sub_centres))
+            bias[col.soft.slice] = np.log(per_mode.sum(axis=1) + 1e-4)
+            bias[col.scalar.start] = float(per_mode.sum(axis=0) @ sub_centres)
+        elif col.soft is not None:
+            bias[col.soft.slice] = np.log(observed + 1e-4)
+        elif col.binary is not None:
+            bias[col.binary.start] = _logit(observed[1])
+        else:
             centres = (np.arange(_SCALAR_BINS) + 0.5) / _SCALAR_BINS * 2 - 1
-            bias[scalar.start] = float(observed @ centres)
+            bias[col.scalar.start] = float(observed @ centres)
     return bias
 
 
-def _column_blocks_with_values(spans: Sequence[OutputSpan]):
-    """``_column_blocks`` restricted to the columns :func:`column_bins` keeps."""
-    for column, blocks in _column_blocks(spans).items():
-        if any(s.role != "missing" for s in blocks):
-            yield column, blocks
+def _logit(q: float) -> float:
+    q = float(np.clip(q, 1e-4, 1 - 1e-4))
+    return math.log(q / (1 - q))
 
 
 def rake_factors(Z: np.ndarray, spans: Sequence[OutputSpan], targets: Sequence[np.ndarray],
@@ -178,13 +185,13 @@ def rake_factors(Z: np.ndarray, spans: Sequence[OutputSpan], targets: Sequence[n
     any later draw from the same generator without iterating again.
     """
     keys, _, _ = column_bins(Z, spans)
-    margin_keys = [keys[:, j] for j in range(len(targets))]
-    margin_targets = [np.asarray(t, dtype=np.float64) for t in targets]
-    factors = [np.ones(t.size) for t in margin_targets]
+    targets = [np.asarray(t, dtype=np.float64) for t in targets]
+    factors = [np.ones(t.size) for t in targets]
     w = np.ones(len(Z), dtype=np.float64)
     for _ in range(n_iter):
         worst = 0.0  # largest marginal error before this sweep's adjustments
-        for key, target, factor in zip(margin_keys, margin_targets, factors):
+        for j, (target, factor) in enumerate(zip(targets, factors)):
+            key = keys[:, j]
             current = np.bincount(key, weights=w, minlength=target.size)
             current = current / max(current.sum(), 1e-300)
             worst = max(worst, float(np.abs(current - target).max()))

@@ -261,15 +261,9 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
             lo, hi, edges, noisy = stage_b[col.name]
             threshold = tau_hist
             if zoom:
-                cleared = np.flatnonzero(noisy > tau_hist)
-                z_lo, z_hi = lo, hi
-                if cleared.size:
-                    z_lo = float(edges[max(cleared[0] - 1, 0)])
-                    z_hi = float(edges[min(cleared[-1] + 2, len(edges) - 1)])
-                    if col.kind == "integer":
-                        z_lo, z_hi = float(math.floor(z_lo)), float(math.ceil(z_hi))
-                if cleared.size and (z_hi - z_lo) < 0.5 * (hi - lo):
-                    edges, noisy = histogram(col, max(z_lo, lo), min(z_hi, hi))
+                zoomed = _zoom_range(edges, noisy, tau_hist, (lo, hi), integer=col.kind == "integer")
+                if zoomed is not None:
+                    edges, noisy = histogram(col, *zoomed)
                 else:
                     # the average has std sigma_b / sqrt(2): same false-bin rate, lower threshold
                     noisy = 0.5 * (noisy + histogram(col, lo, hi)[1])
@@ -295,6 +289,23 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
     out.history = tuple(history)
     out.delta_threshold = float(delta_threshold) if cat_cols else 0.0
     return out
+
+
+def _zoom_range(edges: np.ndarray, noisy: np.ndarray, tau: float, bounds: tuple[float, float], *,
+                integer: bool) -> tuple[float, float] | None:
+    """Range between the outermost bins whose noisy count clears ``tau``, one bin of margin
+    each side, inside ``bounds``; ``None`` when no bin clears or the range would not shrink by
+    half."""
+    cleared = np.flatnonzero(noisy > tau)
+    if not cleared.size:
+        return None
+    lo = float(edges[max(cleared[0] - 1, 0)])
+    hi = float(edges[min(cleared[-1] + 2, len(edges) - 1)])
+    if integer:
+        lo, hi = float(math.floor(lo)), float(math.ceil(hi))
+    if hi - lo >= 0.5 * (bounds[1] - bounds[0]):
+        return None
+    return max(lo, bounds[0]), min(hi, bounds[1])
 
 
 def data_statistics(metadata: Metadata) -> list[str]:
