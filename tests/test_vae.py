@@ -172,7 +172,7 @@ def test_large_samples_are_raked_in_chunks_that_each_match_the_marginals(
     assert chunked.shape == one_chunk.shape
     assert not np.array_equal(chunked, one_chunk)  # a different draw ...
     np.testing.assert_array_equal(chunked, synth.sample_encoded(3_000, random_state=0))  # seeded
-    keys, n_bins, _ = column_bins(chunked, synth.output_spans_)
+    keys, n_bins, _ = column_bins(chunked, synth.output_spans_, synth.value_bins_)
     for start in (0, 1_000, 2_000):  # ... whose every chunk follows the released marginals
         part = keys[start:start + 1_000]
         for j, target in enumerate(synth.marginals_):

@@ -12,21 +12,28 @@ factors and the requested number of rows selected without replacement (:func:`ra
 The histogram of a column is taken in the encoded space: for a mixture-encoded column, its
 mode crossed with four bins of the within-mode scalar; for a categorical, the category; its
 binary value; or ten equal bins of a scalar-only block — with one more bin for "missing".
+A mixture-encoded column can instead be histogrammed on its *decoded value* (:class:`ValueBins`,
+cut where a DP histogram released during preprocessing puts equal mass): a mode is often wider
+than the detail that matters (flchain's ``sample.yr``: 44% of rows in 1996, inside a mode
+spanning 1995-1998), and raking on value bins then puts that mass back on the right values.
 """
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
 from ..base import OutputSpan
+from ..privacy.mechanisms import project_counts
 
-__all__ = ["column_bins", "noisy_marginals", "project_counts", "rake_factors", "rake_weights", "rake_select",
+__all__ = ["ValueBins", "value_cuts", "cap_weights", "column_bins", "noisy_marginals", "project_counts", "rake_factors", "rake_weights", "rake_select",
            "inclusion_probabilities", "pps_select", "decoder_bias"]
 
 _SCALAR_BINS = 10
+_MAX_FACTOR = 1e4  # bound on one cell's raking factor
 _SUB_EDGES = np.array([-0.25, 0.0, 0.25])  # scalar (x - mu) / 4 sd: quartiles of a normal mode
 
 
@@ -59,8 +66,90 @@ def _columns(spans: Sequence[OutputSpan]) -> list[_Column]:
     return out
 
 
-def column_bins(Z: np.ndarray, spans: Sequence[OutputSpan]) -> tuple[np.ndarray, list[int], list[str]]:
-    """Discrete key of each row for each column of an encoded matrix.
+@dataclass(frozen=True)
+class ValueBins:
+    """Value bins of one mixture-encoded column, keyed from its encoded mode and scalar.
+
+    The decoded value is the mixture encoder's inverse, ``clip(means[k] + 4 stds[k] s, lo, hi)``
+    (rounded for integer columns), so a row's bin is that of the value it will decode to.
+    Everything here is public or a DP release (the mixture is fitted to DP histograms, the cuts
+    come from one).
+
+    Attributes
+    ----------
+    means, stds, weights : ndarray
+        The column's mixture (mode order of its softmax block).
+    lo, hi : float
+        Bounds of the decoded value.
+    cuts : ndarray
+        Increasing interior bin edges; bin ``i`` is ``[cuts[i-1], cuts[i])``, open at both ends.
+    integer : bool
+        Whether decoded values are rounded.
+    """
+
+    means: np.ndarray
+    stds: np.ndarray
+    weights: np.ndarray
+    lo: float
+    hi: float
+    cuts: np.ndarray
+    integer: bool = False
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.cuts) + 1
+
+    def values(self, mode: np.ndarray, scalar: np.ndarray) -> np.ndarray:
+        x = self.means[mode] + 4.0 * self.stds[mode] * np.clip(scalar, -1.0, 1.0)
+        x = np.clip(x, self.lo, self.hi)
+        return np.round(x) if self.integer else x
+
+    def keys(self, mode: np.ndarray, scalar: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.cuts, self.values(mode, scalar), side="right").astype(np.int64)
+
+    def mode_probabilities(self, p: np.ndarray) -> np.ndarray:
+        """Mode probabilities implied by bin probabilities ``p``: each bin's mass split over the
+        modes by the share of the bin's probability under each mode (the outer bins extend to
+        infinity, as values beyond the bounds are clipped into them)."""
+        from scipy.special import log_ndtr
+
+        edges = np.concatenate([[-np.inf], self.cuts, [np.inf]])
+        sd = np.maximum(self.stds, 1e-12)
+        upper = (edges[1:, None] - self.means[None, :]) / sd
+        lower = (edges[:-1, None] - self.means[None, :]) / sd
+        # log(Phi(upper) - Phi(lower)), evaluated on the side of the mode that keeps precision
+        flip = lower > 0
+        a, b = np.where(flip, -upper, lower), np.where(flip, -lower, upper)
+        lb, la = log_ndtr(b), log_ndtr(a)
+        log_mass = lb + np.log1p(-np.exp(np.minimum(la - lb, -1e-300)))
+        logr = np.log(np.maximum(self.weights, 1e-300))[None, :] + log_mass
+        r = np.exp(logr - logr.max(axis=1, keepdims=True))
+        r /= r.sum(axis=1, keepdims=True)
+        return np.asarray(p, dtype=np.float64) @ r
+
+
+def value_cuts(centres: np.ndarray, weights: np.ndarray, n_bins: int) -> np.ndarray:
+    """Interior edges that split a histogram (bin ``centres``, non-negative ``weights``) into
+    about ``n_bins`` bins of equal mass, cut only at the histogram's own bin edges (so whole
+    integers stay whole), plus a cut at each end of the occupied range so that values the
+    histogram calls absent get a bin of their own.  Post-processing of the histogram."""
+    centres = np.asarray(centres, dtype=np.float64)
+    w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
+    if len(centres) < 2 or w.sum() <= 0:
+        return np.zeros(0)
+    mids = 0.5 * (centres[1:] + centres[:-1])  # edge between bin i and bin i + 1 is mids[i]
+    cdf = np.cumsum(w) / w.sum()
+    occupied = np.flatnonzero(w > 0)
+    picks = {int(i) for i in np.searchsorted(cdf, np.arange(1, n_bins) / n_bins - 1e-12)}
+    picks |= {int(occupied[0]) - 1, int(occupied[-1])}
+    return np.unique([mids[i] for i in picks if 0 <= i < len(mids)])
+
+
+def column_bins(Z: np.ndarray, spans: Sequence[OutputSpan],
+                value_bins: Mapping[str, ValueBins] | None = None
+                ) -> tuple[np.ndarray, list[int], list[str]]:
+    """Discrete key of each row for each column of an encoded matrix (mixture-encoded columns
+    named in ``value_bins`` keyed by their decoded value).
 
     Returns
     -------
@@ -69,8 +158,13 @@ def column_bins(Z: np.ndarray, spans: Sequence[OutputSpan]) -> tuple[np.ndarray,
     columns : list of str
     """
     keys, n_bins, names = [], [], []
+    value_bins = value_bins or {}
     for col in _columns(spans):
-        if col.soft is not None and col.scalar is not None:
+        if col.soft is not None and col.scalar is not None and col.name in value_bins:
+            vb = value_bins[col.name]
+            key = vb.keys(np.argmax(Z[:, col.soft.slice], axis=1), Z[:, col.scalar.start])
+            width = vb.n_bins
+        elif col.soft is not None and col.scalar is not None:
             # mode x position inside the mode: raking then also shapes each mode
             sub = np.searchsorted(_SUB_EDGES, Z[:, col.scalar.start])
             key = np.argmax(Z[:, col.soft.slice], axis=1) * (len(_SUB_EDGES) + 1) + sub
@@ -95,27 +189,8 @@ def column_bins(Z: np.ndarray, spans: Sequence[OutputSpan]) -> tuple[np.ndarray,
     return np.stack(keys, axis=1), n_bins, names
 
 
-def project_counts(noisy: np.ndarray, total: float) -> np.ndarray:
-    """Closest non-negative vector summing to ``total`` (Euclidean projection onto the
-    scaled simplex): subtract one constant from every count and clip at zero.
-
-    Clipping noisy counts at zero alone gives every empty or rare bin a positive bias of about
-    ``0.4 sigma``, which with many bins moves real mass onto values that barely occur; the
-    projection ("norm-sub") removes that bias where it matters.  Post-processing: no privacy cost.
-    """
-    noisy = np.asarray(noisy, dtype=np.float64)
-    if total <= 0 or noisy.size == 0:
-        return np.zeros_like(noisy)
-    desc = np.sort(noisy)[::-1]
-    cums = np.cumsum(desc) - total
-    # the largest k with desc[k] > shift_k; k = 0 always qualifies (desc[0] - cums[0] = total)
-    k = np.nonzero(desc - cums / np.arange(1, desc.size + 1) > 0)[0][-1]
-    shift = cums[k] / (k + 1)
-    return np.maximum(noisy - shift, 0.0)
-
-
 def noisy_marginals(Z: np.ndarray, spans: Sequence[OutputSpan], noise_multiplier: float,
-                    rng) -> list[np.ndarray]:
+                    rng, value_bins: Mapping[str, ValueBins] | None = None) -> list[np.ndarray]:
     """Per-column histograms of ``Z`` plus ``N(0, (z sqrt k)^2)`` noise, as probabilities.
 
     Each row adds one count to each of the ``k`` column histograms, so the joint L2
@@ -124,7 +199,7 @@ def noisy_marginals(Z: np.ndarray, spans: Sequence[OutputSpan], noise_multiplier
     noisy totals (their mean), and each histogram is projected onto that total
     (:func:`project_counts`).
     """
-    keys, n_bins, _ = column_bins(Z, spans)
+    keys, n_bins, _ = column_bins(Z, spans, value_bins)
     std = noise_multiplier * math.sqrt(max(len(n_bins), 1))
     noisy = [np.bincount(keys[:, j], minlength=w).astype(np.float64) + rng.normal(0.0, std, size=w)
              for j, w in enumerate(n_bins)]
@@ -138,7 +213,7 @@ def noisy_marginals(Z: np.ndarray, spans: Sequence[OutputSpan], noise_multiplier
 
 
 def decoder_bias(spans: Sequence[OutputSpan], one_way: Sequence[np.ndarray],
-                 n_features: int) -> np.ndarray:
+                 n_features: int, value_bins: Mapping[str, ValueBins] | None = None) -> np.ndarray:
     """Output-layer bias that makes a decoder with zero weights reproduce the released
     one-way marginals: log-probabilities for softmax groups (modes, categories), log-odds for
     binaries and missing indicators, the mean position for continuous scalars.
@@ -150,13 +225,16 @@ def decoder_bias(spans: Sequence[OutputSpan], one_way: Sequence[np.ndarray],
     bias = np.zeros(n_features, dtype=np.float64)
     sub_centres = np.concatenate([[_SUB_EDGES[0] - 0.15], 0.5 * (_SUB_EDGES[1:] + _SUB_EDGES[:-1]),
                                   [_SUB_EDGES[-1] + 0.15]])
+    value_bins = value_bins or {}
     for col, p in zip(_columns(spans), one_way):
         p = np.asarray(p, dtype=np.float64)
         n_value = len(p) - int(col.missing is not None)
         observed = p[:n_value] / max(p[:n_value].sum(), 1e-12)
         if col.missing is not None:
             bias[col.missing.start] = _logit(p[-1])
-        if col.soft is not None and col.scalar is not None:
+        if col.soft is not None and col.scalar is not None and col.name in value_bins:
+            bias[col.soft.slice] = np.log(value_bins[col.name].mode_probabilities(observed) + 1e-4)
+        elif col.soft is not None and col.scalar is not None:
             per_mode = observed.reshape(col.soft.width, len(sub_centres))
             bias[col.soft.slice] = np.log(per_mode.sum(axis=1) + 1e-4)
             bias[col.scalar.start] = float(per_mode.sum(axis=0) @ sub_centres)
@@ -175,16 +253,36 @@ def _logit(q: float) -> float:
     return math.log(q / (1 - q))
 
 
+def cap_weights(w: np.ndarray, max_weight: float = 20.0) -> np.ndarray:
+    """``w`` clipped to ``[1e-9, max_weight]`` times its typical size (the mean of ``w`` with
+    its top 1% clipped, so a few runaway weights cannot set the scale)."""
+    w = np.asarray(w, dtype=np.float64)
+    finite = np.isfinite(w)
+    if not finite.any():
+        return np.ones_like(w)
+    w = np.where(finite, w, 0.0)
+    scale = float(np.minimum(w, np.quantile(w, 0.99)).mean())
+    if not scale > 0:
+        return np.ones_like(w)
+    # floor: rows in cells the targets call empty stay available as a last resort, so a
+    # selection never runs out of rows
+    return np.clip(w, 1e-9 * scale, max_weight * scale)
+
+
 def rake_factors(Z: np.ndarray, spans: Sequence[OutputSpan], targets: Sequence[np.ndarray],
-                 n_iter: int = 10, tol: float = 1e-3) -> list[np.ndarray]:
+                 n_iter: int = 10, tol: float = 1e-3, max_weight: float = 20.0,
+                 value_bins: Mapping[str, ValueBins] | None = None) -> list[np.ndarray]:
     """Raking (iterative proportional fitting) of the rows of ``Z``, a large draw from the
     generator, to the released marginals.
 
     The result is one factor per target cell: a row's weight is the product of the factors of
     its cells (:func:`rake_weights`).  Fitted once on a large draw, the factors then reweight
-    any later draw from the same generator without iterating again.
+    any later draw from the same generator without iterating again.  Bounded raking: each
+    sweep matches the marginals of the *capped* weights (:func:`cap_weights`, as
+    :func:`rake_select` uses them), so a draw that misses a target cell cannot send the weight
+    of a handful of rows to infinity (plain IPF with dozens of columns does).
     """
-    keys, _, _ = column_bins(Z, spans)
+    keys, _, _ = column_bins(Z, spans, value_bins)
     targets = [np.asarray(t, dtype=np.float64) for t in targets]
     factors = [np.ones(t.size) for t in targets]
     w = np.ones(len(Z), dtype=np.float64)
@@ -192,20 +290,22 @@ def rake_factors(Z: np.ndarray, spans: Sequence[OutputSpan], targets: Sequence[n
         worst = 0.0  # largest marginal error before this sweep's adjustments
         for j, (target, factor) in enumerate(zip(targets, factors)):
             key = keys[:, j]
-            current = np.bincount(key, weights=w, minlength=target.size)
+            current = np.bincount(key, weights=cap_weights(w, max_weight), minlength=target.size)
             current = current / max(current.sum(), 1e-300)
             worst = max(worst, float(np.abs(current - target).max()))
             ratio = np.divide(target, current, out=np.ones_like(target), where=current > 0)
-            factor *= ratio
-            w *= ratio[key]
+            new = np.minimum(factor * ratio, _MAX_FACTOR)
+            w *= np.divide(new, factor, out=np.zeros_like(new), where=factor > 0)[key]
+            factor[:] = new
         if worst < tol:  # every marginal already within tol of its target
             break
     return factors
 
 
-def rake_weights(Z: np.ndarray, spans: Sequence[OutputSpan], factors: Sequence[np.ndarray]) -> np.ndarray:
+def rake_weights(Z: np.ndarray, spans: Sequence[OutputSpan], factors: Sequence[np.ndarray],
+                 value_bins: Mapping[str, ValueBins] | None = None) -> np.ndarray:
     """Row weights of ``Z`` under raking factors from :func:`rake_factors`."""
-    keys, _, _ = column_bins(Z, spans)
+    keys, _, _ = column_bins(Z, spans, value_bins)
     w = np.ones(len(Z), dtype=np.float64)
     for j, factor in enumerate(factors):
         w *= factor[keys[:, j]]
@@ -213,17 +313,12 @@ def rake_weights(Z: np.ndarray, spans: Sequence[OutputSpan], factors: Sequence[n
 
 
 def rake_select(Z: np.ndarray, spans: Sequence[OutputSpan], factors: Sequence[np.ndarray],
-                n_select: int, rng: np.random.Generator, max_weight: float = 20.0) -> np.ndarray:
+                n_select: int, rng: np.random.Generator, max_weight: float = 20.0,
+                value_bins: Mapping[str, ValueBins] | None = None) -> np.ndarray:
     """Indices of ``n_select`` rows of ``Z`` drawn with probability proportional to their raking
-    weight (:func:`rake_weights`), capped at ``max_weight`` times the mean so a few rows cannot
-    dominate, without replacement (:func:`pps_select`)."""
-    w = rake_weights(Z, spans, factors)
-    mean = w.mean()
-    if not (np.isfinite(mean) and mean > 0):
-        w, mean = np.ones(len(Z)), 1.0
-    # floor: rows in cells the targets call empty stay available as a last resort, so the
-    # selection never runs out of rows
-    w = np.clip(w, 1e-9 * mean, max_weight * mean)
+    weight (:func:`rake_weights`), capped by :func:`cap_weights`, without replacement
+    (:func:`pps_select`)."""
+    w = cap_weights(rake_weights(Z, spans, factors, value_bins), max_weight)
     return np.sort(pps_select(w, n_select, rng))
 
 

@@ -20,8 +20,8 @@ from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, Privacy
 from ..privacy.accounting import check_accountant
 from ..privacy.budget import PrivacyBudget
 from ..privacy.mechanisms import data_statistics, dp_preprocess, publish_encoder_metadata
-from .losses import SpanLayout, squash_log_scale
-from .marginals import decoder_bias, noisy_marginals, rake_factors, rake_select
+from .losses import LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, squash_log_scale
+from .marginals import ValueBins, decoder_bias, noisy_marginals, rake_factors, rake_select, value_cuts
 from .networks import VAENetwork
 from .training import DPSettings, train_vae
 
@@ -31,6 +31,8 @@ __all__ = ["DPVAESynthesizer"]
 
 _SAMPLE_CHUNK = 16384
 _RAKE_POOL = (50_000, 200_000)  # prior draws the raking factors are fitted on (20 per row)
+_INITIAL_RAW_LOG_SCALE = math.log((math.log(0.25) - LOG_SCALE_MIN) / (LOG_SCALE_MAX - math.log(0.25)))
+_VALUE_BINS = 16  # equal-mass value bins per mixture column for the DP marginals
 _RAKE_CELLS = 20_000_000  # candidate cells (rows x features) raked together: ~80 MB
 _DP_GMM_COMPONENTS = 5
 
@@ -63,6 +65,27 @@ def _torch_generator(seed: int | None, device: str = "cpu") -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(seed if seed is not None else int(np.random.SeedSequence().entropy % (2**63)))
     return g
+
+
+def _value_bins(encoder, metadata, histograms: dict) -> dict[str, ValueBins]:
+    """Value bins for the DP marginals of every mixture-encoded column with a DP histogram from
+    preprocessing (none for declared bounds): equal-mass cuts of that histogram."""
+    from ..transformers import GMMEncoder
+
+    out = {}
+    for col in metadata:
+        enc = encoder.column_encoders_.get(col.name)
+        if col.name not in histograms or not isinstance(enc, GMMEncoder):
+            continue
+        cuts = value_cuts(*histograms[col.name], _VALUE_BINS)
+        if len(cuts):
+            out[col.name] = ValueBins(
+                means=np.asarray(enc.means_[0], dtype=np.float64),
+                stds=np.asarray(enc.stds_[0], dtype=np.float64),
+                weights=np.asarray(enc.weights_[0], dtype=np.float64),
+                lo=float(enc.bounds_[0, 0]), hi=float(enc.bounds_[0, 1]), cuts=cuts,
+                integer=col.kind == "integer")
+    return out
 
 
 class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
@@ -291,11 +314,13 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             if Z.ndim != 2 or not np.isfinite(Z).all():
                 raise ValueError("an encoded X must be a finite 2-D array.")
             spans = list(output_spans)
+            value_bins = None
             self.n_features_in_ = Z.shape[1]
             self._charge_encoder(preprocessing_privacy, budget)
         else:
-            Z, spans = self._fit_encoder(X, seed, budget, noise_rng)
+            Z, spans, value_bins = self._fit_encoder(X, seed, budget, noise_rng)
         self.output_spans_ = spans
+        self.value_bins_ = value_bins or None
         layout = SpanLayout(spans, Z.shape[1]).to(self.device)
 
         self.marginals_ = None
@@ -306,7 +331,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                 raise PrivacyBudgetError(
                     f"the dataset ({n} rows) is too small for epsilon={self.epsilon}: even the DP "
                     f"marginals cannot be afforded. Raise epsilon (or set marginal_fraction=0).") from None
-            self.marginals_ = noisy_marginals(Z, spans, z_marg, noise_rng)
+            self.marginals_ = noisy_marginals(Z, spans, z_marg, noise_rng, value_bins)
             budget.record("marginals", "Gaussian noisy one-way histograms of every column "
                           "(used to rake samples)", history=((z_marg, 1.0, 1),),
                           noise_multiplier=z_marg)
@@ -320,7 +345,10 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             # of rediscovering each column's distribution (flchain, epsilon 1: +0.002 overall)
             with torch.no_grad():
                 network.decoder.layers[-1].bias[:Z.shape[1]] = torch.from_numpy(
-                    decoder_bias(spans, self.marginals_, Z.shape[1]).astype(np.float32))
+                    decoder_bias(spans, self.marginals_, Z.shape[1], value_bins).astype(np.float32))
+                # continuous scale: one sd of a normal mode (scalar = (x - mu) / 4 sd), so the
+                # first draws cover every value bin the raking may need
+                network.decoder.layers[-1].bias[Z.shape[1]:] = _INITIAL_RAW_LOG_SCALE
         network.to(self.device)
         generator = _torch_generator(None if seed is None else seed + 1, self.device)
         X_t = torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32)).to(self.device)
@@ -357,7 +385,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             # by every sample() call: no iterations at sampling time
             pool = self._decode_prior(int(np.clip(20 * n, *_RAKE_POOL)), np.random.default_rng(
                 None if seed is None else seed + 2))
-            self.rake_factors_ = rake_factors(pool, spans, self.marginals_)
+            self.rake_factors_ = rake_factors(pool, spans, self.marginals_, value_bins=value_bins)
             del pool
         self.n_epochs_ = len(history)
         self.n_steps_ = history[-1]["steps"] if history else 0
@@ -433,6 +461,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         metadata.validate(frame)
         params = dict(self.encoder_params or {})
         domains = None
+        histograms: dict = {}
         if budget is not None:
             # Under DP, fewer mixture modes: a narrower encoded table (less noise per useful
             # weight) and no modes fitted to histogram noise.  flchain, epsilon 1, five seeds:
@@ -443,7 +472,8 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                 raise PrivacyBudgetError("categorical_min_frequency reads category frequencies from the "
                                          "data; it cannot be combined with DP preprocessing.")
             try:
-                domains, metadata = dp_preprocess(frame, metadata, budget, noise_rng)
+                domains, metadata, histograms = dp_preprocess(frame, metadata, budget, noise_rng,
+                                                              return_histograms=True)
             except PrivacyBudgetError as exc:
                 raise PrivacyBudgetError(f"DP preprocessing: {exc} (declare categories and min/max in "
                                          f"the metadata to spend nothing on preprocessing).") from None
@@ -466,7 +496,8 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         if domains is not None:  # keep no data-derived category list/bounds (nor save them)
             publish_encoder_metadata(encoder, domains)
         self.encoder_ = encoder
-        return Z, list(encoder.output_spans_)
+        value_bins = _value_bins(encoder, metadata, histograms)
+        return Z, list(encoder.output_spans_), value_bins
 
     def _charge_encoder(self, summary: dict | None, budget: PrivacyBudget | None) -> None:
         """Record what an external encoder's preprocessing cost (pipeline mode)."""
@@ -530,7 +561,8 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         for start in range(0, n_samples, chunk):
             m = min(chunk, n_samples - start)
             candidates = self._decode_prior(int(math.ceil(self.oversample * m)), rng)
-            keep = rake_select(candidates, self.output_spans_, self.rake_factors_, m, rng)
+            keep = rake_select(candidates, self.output_spans_, self.rake_factors_, m, rng,
+                               value_bins=self.value_bins_)
             parts.append(candidates[rng.permutation(keep)])
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 

@@ -49,7 +49,7 @@ from ..exceptions import PrivacyBudgetError, PrivacyWarning
 from ..metadata import ColumnMetadata, Metadata
 
 __all__ = ["DomainEstimate", "estimate_domains", "needs_estimation", "column_to_float",
-           "dp_preprocess", "data_statistics", "public_metadata", "publish_encoder_metadata",
+           "dp_preprocess", "data_statistics", "project_counts", "public_metadata", "publish_encoder_metadata",
            "LOG_BIN_RANGE"]
 
 LOG_BIN_RANGE = (-20, 64)  # powers of two covered by the coarse bound search
@@ -73,9 +73,14 @@ class DomainEstimate:
         Delta spent by releasing data-dependent category sets.
     spends : list of dict
         Human-readable ledger entries (stage, mechanism, columns, noise multiplier).
+    histograms : dict
+        Column -> ``(centres, counts)``: the last noisy histogram of each numeric column,
+        projected onto non-negative counts with the noisy total (no threshold, so thin tails
+        keep their mass).  Post-processing of the released histogram.
     """
 
     domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    histograms: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     history: tuple = ()
     delta_threshold: float = 0.0
     spends: list[dict] = field(default_factory=list)
@@ -123,9 +128,25 @@ def _coarse_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.bincount(idx, minlength=len(edges) - 1).astype(np.float64)
 
 
+def _extend_bound(beyond: np.ndarray, sigma: float, tau: float, index: int, step: int) -> int:
+    """Bin index ``index`` moved ``step``-wards past the most significant window of ``beyond``
+    (the noisy counts outward from the bound, nearest first), with one bin of margin, when that
+    window's sum clears ``tau`` standard deviations of its noise."""
+    if not beyond.size:
+        return index
+    stat = np.cumsum(beyond) / (sigma * np.sqrt(np.arange(1, beyond.size + 1)))
+    best = int(np.argmax(stat))
+    if stat[best] <= tau:
+        return index
+    return index + step * min(best + 2, beyond.size)
+
+
 def _threshold_for(delta_share: float, sigma: float) -> float:
     """tau with P(1 + N(0, sigma^2) > tau) = delta_share."""
     return 1.0 + sigma * float(ndtri(1.0 - delta_share))
+
+
+_ZOOM_MAX_CORE = 3  # stage-B bins: a core this narrow is under-resolved (see _zoom_range)
 
 
 def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: float,
@@ -193,6 +214,9 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
         # lower threshold (one test per side and column: a false extension needs the *first*
         # empty bin beyond the data to pass).  Half of _FALSE_OCCUPANCY each; post-processing.
         tau_tail = sigma_a * float(ndtri(1.0 - 0.5 * _FALSE_OCCUPANCY / (2 * max(1, len(bound_cols)))))
+        # window sums beyond each bound: one test per window length, side and column
+        tau_cum = float(ndtri(1.0 - 0.5 * _FALSE_OCCUPANCY
+                                        / (2 * max(1, len(bound_cols)) * (len(edges) - 1))))
         for col in bound_cols:
             values = column_to_float(df[col.name], col)
             noisy = _coarse_counts(values, edges) + noise((len(edges) - 1,), sigma_a)
@@ -216,6 +240,12 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
                 first -= 1
             while last < len(noisy) - 1 and noisy[last + 1] > tau_tail:
                 last += 1
+            # Thin tails spread over many bins (follow-up days 3-2029: half the rows below 256,
+            # no single bin clearing tau_bins) show in their sum: extend each side to the window
+            # of bins beyond the bound whose noisy sum is most significant (sum / its noise std),
+            # if that clears tau_cum, plus one bin of margin.  Post-processing of the same counts.
+            first = _extend_bound(noisy[:first][::-1], sigma_a, tau_cum, first, -1)
+            last = _extend_bound(noisy[last + 1:], sigma_a, tau_cum, last, +1)
             coarse[col.name] = (float(edges[first]), float(edges[last + 1]))
         out.spends.append({"stage": "preprocessing: domains", "mechanism":
                            "Gaussian stable histogram (categories) + power-of-two bin counts (bounds)",
@@ -280,6 +310,7 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
                               f"or raise epsilon.", PrivacyWarning, stacklevel=3)
                 weights = np.ones_like(weights)
             out.domains[col.name] = {"bounds": (lo, hi), "gmm_values": centers, "gmm_weights": weights}
+            out.histograms[col.name] = (centers, project_counts(noisy, max(float(noisy.sum()), 0.0)))
         out.spends.append({"stage": "preprocessing: histograms", "mechanism":
                            f"Gaussian noisy {n_bins}-bin histograms (mixture fit)"
                            + (", twice (zoomed to the occupied range)" if zoom else ""),
@@ -291,16 +322,45 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
     return out
 
 
+def project_counts(noisy: np.ndarray, total: float) -> np.ndarray:
+    """Closest non-negative vector summing to ``total`` (Euclidean projection onto the
+    scaled simplex): subtract one constant from every count and clip at zero.
+
+    Clipping noisy counts at zero alone gives every empty or rare bin a positive bias of about
+    ``0.4 sigma``, which with many bins moves real mass onto values that barely occur; the
+    projection ("norm-sub") removes that bias where it matters.  Post-processing: no privacy cost.
+    """
+    noisy = np.asarray(noisy, dtype=np.float64)
+    if total <= 0 or noisy.size == 0:
+        return np.zeros_like(noisy)
+    desc = np.sort(noisy)[::-1]
+    cums = np.cumsum(desc) - total
+    # the largest k with desc[k] > shift_k; k = 0 always qualifies (desc[0] - cums[0] = total)
+    k = np.nonzero(desc - cums / np.arange(1, desc.size + 1) > 0)[0][-1]
+    shift = cums[k] / (k + 1)
+    return np.maximum(noisy - shift, 0.0)
+
+
 def _zoom_range(edges: np.ndarray, noisy: np.ndarray, tau: float, bounds: tuple[float, float], *,
-                integer: bool) -> tuple[float, float] | None:
-    """Range between the outermost bins whose noisy count clears ``tau``, one bin of margin
-    each side, inside ``bounds``; ``None`` when no bin clears or the range would not shrink by
-    half."""
+                integer: bool, max_core: int = _ZOOM_MAX_CORE) -> tuple[float, float] | None:
+    """Range to histogram again at finer resolution, or ``None`` when zooming would not help.
+
+    The core is the run of bins whose noisy count clears ``tau`` (a lone cleared bin with
+    under a tenth of the cleared mass is taken for noise).  Zooming only pays when that core
+    is a few bins (``max_core``) — the data sits inside one or two coarse bins, like years in a
+    power-of-two range.  A wider core is already resolved, and its thin tails sit in bins that
+    do not clear ``tau``: a range cut to the core would pile them onto its edges.  The zoomed
+    range adds two bins of margin each side and must shrink the range by half."""
     cleared = np.flatnonzero(noisy > tau)
     if not cleared.size:
         return None
-    lo = float(edges[max(cleared[0] - 1, 0)])
-    hi = float(edges[min(cleared[-1] + 2, len(edges) - 1)])
+    total = float(noisy[cleared].sum())
+    near = np.abs(cleared[:, None] - cleared[None, :]) == 1
+    core = cleared[near.any(axis=1) | (noisy[cleared] >= 0.1 * total)]
+    if not core.size or core[-1] - core[0] + 1 > max_core:
+        return None
+    lo = float(edges[max(core[0] - 2, 0)])
+    hi = float(edges[min(core[-1] + 3, len(edges) - 1)])
     if integer:
         lo, hi = float(math.floor(lo)), float(math.ceil(hi))
     if hi - lo >= 0.5 * (bounds[1] - bounds[0]):
@@ -335,7 +395,7 @@ def _to_timestamp(value: float, col: ColumnMetadata) -> pd.Timestamp:
 
 
 def dp_preprocess(df: pd.DataFrame, metadata: Metadata, budget, rng, *,
-                  n_bins: int = 64) -> tuple[dict, Metadata]:
+                  n_bins: int = 64, return_histograms: bool = False) -> tuple:
     """Domains for a :class:`~nhssynth.TableEncoder` that read nothing from ``df`` without DP.
 
     Declared categories and bounds are used as they are (declared numeric bounds get a uniform,
@@ -343,8 +403,11 @@ def dp_preprocess(df: pd.DataFrame, metadata: Metadata, budget, rng, *,
     :func:`estimate_domains` and charged to ``budget`` (a
     :class:`~nhssynth.privacy.budget.PrivacyBudget`).  ``missing="impute"`` columns without an
     ``impute_value`` get the mean (numeric) of their DP histogram or the first released
-    category.  Returns ``(domains, metadata)``, the metadata with those impute values filled in.
+    category.  Returns ``(domains, metadata)``, the metadata with those impute values filled in,
+    and with ``return_histograms`` also the released histograms
+    (:attr:`DomainEstimate.histograms`; empty for declared columns).
     """
+    histograms: dict = {}
     domains: dict[str, dict] = {}
     needs_cats = any(needs_estimation(c)[0] for c in metadata)
     needs_bounds = any(needs_estimation(c)[1] for c in metadata)
@@ -365,6 +428,7 @@ def dp_preprocess(df: pd.DataFrame, metadata: Metadata, budget, rng, *,
                           history=((z, 1.0, spend.get("n_releases", 1)),),
                           delta_extra=est.delta_threshold if "domains" in spend["stage"] else 0.0,
                           columns=spend["columns"], noise_multiplier=z)
+        histograms = est.histograms
         for name, dom in est.domains.items():
             col = metadata[name]
             if col.kind == "datetime":
@@ -387,7 +451,7 @@ def dp_preprocess(df: pd.DataFrame, metadata: Metadata, budget, rng, *,
                 raise PrivacyBudgetError(f"column {col.name!r}: missing='impute' needs an impute_value "
                                          f"in the metadata under DP preprocessing.")
             metadata = metadata.update(col.name, impute_value=value)
-    return domains, metadata
+    return (domains, metadata, histograms) if return_histograms else (domains, metadata)
 
 
 def public_metadata(metadata: Metadata, domains: dict) -> Metadata:
