@@ -211,3 +211,85 @@ def test_zoom_stage_resolves_a_column_far_narrower_than_its_power_of_two_range()
                             rng=np.random.default_rng(0), zoom=False)
     assert len(flat.history) == 2
     assert (np.asarray(flat.domains["year"]["gmm_weights"]) > 0).sum() <= 3  # 16-year bins
+
+
+def test_zoom_keeps_the_full_range_of_a_column_whose_bulk_is_already_resolved():
+    # ages 50-101, peaked in the 50s: the bins that clear the Bonferroni threshold are the peak
+    # years only; zooming to them would pile every older age onto the zoomed edge
+    rng = np.random.default_rng(1)
+    ages = pd.DataFrame({"age": np.clip(50 + rng.gamma(1.5, 12.0, 6000), 50, 101).astype(int)})
+    md = Metadata.from_dataframe(ages)
+    est = estimate_domains(ages, md, noise_multiplier=_z(), delta_threshold=1e-6, rng=rng)
+    centres, counts = est.histograms["age"]
+    assert centres.min() <= 55 and centres.max() >= 95  # the histogram still spans the tail
+    old = ages["age"] >= 80
+    mass_old = counts[centres >= 79.5].sum() / counts.sum()
+    assert mass_old == pytest.approx(old.mean(), abs=0.05)
+
+
+def test_zoom_range_rules():
+    from nhssynth.privacy.mechanisms import _zoom_range
+    edges = np.linspace(1024, 2048, 65)  # 16-wide bins
+    noisy = np.zeros(64)
+    noisy[[60, 61]] = [3000.0, 1500.0]  # 1984-2016: two coarse bins
+    assert _zoom_range(edges, noisy, 100.0, (1024, 2048), integer=True) == (1952.0, 2048.0)
+    lone = noisy.copy()
+    lone[14] = 150.0  # a lone bin with a twentieth of the mass: noise, ignored
+    assert _zoom_range(edges, lone, 100.0, (1024, 2048), integer=True) == (1952.0, 2048.0)
+    wide = np.zeros(64)
+    wide[10:40] = 500.0  # a core of 30 bins is resolved already: no zoom
+    assert _zoom_range(edges, wide, 100.0, (1024, 2048), integer=True) is None
+    assert _zoom_range(edges, np.zeros(64), 100.0, (1024, 2048), integer=True) is None
+
+
+def test_bounds_extend_over_a_thin_tail_spread_over_many_coarse_bins():
+    # follow-up days: half the rows spread over [2, 256) at a few hundred per power of two,
+    # none of those bins clearing the per-bin threshold on its own at this noise
+    from nhssynth.privacy.mechanisms import _extend_bound
+    rng = np.random.default_rng(3)
+    days = np.concatenate([np.exp(rng.uniform(np.log(3), np.log(256), 3000)),
+                           rng.uniform(256, 2000, 3000)]).round()
+    frame_days = pd.DataFrame({"days": days.astype(int)})
+    md = Metadata.from_dataframe(frame_days)
+    z = PrivacyBudget(1.0, 1e-5).mechanism_noise_multiplier(0.2, 3) * np.sqrt(10)  # as with 10 columns
+    est = estimate_domains(frame_days, md, noise_multiplier=z, delta_threshold=1e-6, rng=rng)
+    lo, hi = est.domains["days"]["bounds"]
+    assert lo <= 8 and hi >= 1024
+    # the rule itself: a window beyond the bound with a significant sum moves it, noise does not
+    beyond = np.array([600.0, 650.0, 580.0, 610.0, 90.0, 0.0, 0.0, 0.0])
+    assert _extend_bound(beyond, 160.0, 4.4, 20, -1) == 20 - 5  # 4 bins + 1 bin margin
+    assert _extend_bound(np.zeros(8), 160.0, 4.4, 20, -1) == 20
+    assert _extend_bound(rng.normal(0, 160, 30), 160.0, 4.4, 20, +1) == 20
+
+
+def test_dp_preprocess_returns_the_released_histograms(frame):
+    budget = PrivacyBudget(3.0, 1e-5)
+    md = Metadata.from_dataframe(frame)
+    domains, _, hists = dp_preprocess(frame, md, budget, np.random.default_rng(0),
+                                      return_histograms=True)
+    assert set(hists) == {"normal", "lognormal", "negative"}
+    for name, (centres, counts) in hists.items():
+        assert len(centres) == len(counts) and counts.min() >= 0
+        assert counts.sum() == pytest.approx(len(frame), rel=0.1)  # the noisy total
+        mean = (centres * counts).sum() / counts.sum()
+        assert mean == pytest.approx(frame[name].mean(), rel=0.15)
+
+
+def test_zoomed_histogram_keeps_the_mass_beyond_the_zoomed_range():
+    # costs: most rows in a few thousand, a long thin tail to 600k.  The zoom stage resolves
+    # the bulk; the rows beyond it are counted in two extra bins and spread over the coarse
+    # bins on that side, not piled onto the zoomed range's edge
+    rng = np.random.default_rng(5)
+    costs = pd.DataFrame({"cost": np.concatenate([rng.uniform(3000, 6000, 4000),
+                                                  rng.uniform(20000, 250000, 1000)])})
+    md = Metadata.from_dataframe(costs)
+    est = estimate_domains(costs, md, noise_multiplier=_z(), delta_threshold=1e-6, rng=rng)
+    centres, counts = est.histograms["cost"]
+    share = lambda a, b: counts[(centres >= a) & (centres < b)].sum() / counts.sum()
+    real = lambda a, b: ((costs["cost"] >= a) & (costs["cost"] < b)).mean()
+    assert share(3000, 6000) == pytest.approx(real(3000, 6000), abs=0.08)
+    assert share(30000, np.inf) == pytest.approx(real(30000, np.inf), abs=0.08)
+    assert real(30000, np.inf) > 0.15
+    weights = np.asarray(est.domains["cost"]["gmm_weights"])
+    values = np.asarray(est.domains["cost"]["gmm_values"])
+    assert weights[values > 30000].sum() > 0  # the mixture input sees the tail too

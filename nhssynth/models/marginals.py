@@ -132,7 +132,8 @@ def value_cuts(centres: np.ndarray, weights: np.ndarray, n_bins: int) -> np.ndar
     """Interior edges that split a histogram (bin ``centres``, non-negative ``weights``) into
     about ``n_bins`` bins of equal mass, cut only at the histogram's own bin edges (so whole
     integers stay whole), plus a cut at each end of the occupied range so that values the
-    histogram calls absent get a bin of their own.  Post-processing of the histogram."""
+    histogram calls absent get a bin of their own, and cuts around every bin that holds at
+    least ``1 / n_bins`` of the mass.  Post-processing of the histogram."""
     centres = np.asarray(centres, dtype=np.float64)
     w = np.clip(np.asarray(weights, dtype=np.float64), 0.0, None)
     if len(centres) < 2 or w.sum() <= 0:
@@ -142,6 +143,10 @@ def value_cuts(centres: np.ndarray, weights: np.ndarray, n_bins: int) -> np.ndar
     occupied = np.flatnonzero(w > 0)
     picks = {int(i) for i in np.searchsorted(cdf, np.arange(1, n_bins) / n_bins - 1e-12)}
     picks |= {int(occupied[0]) - 1, int(occupied[-1])}
+    # a bin holding a bin's share of the mass or more (a spike such as a score of 0) is
+    # fenced on both sides, so its mass is matched on its own
+    heavy = np.flatnonzero(w >= w.sum() / n_bins)
+    picks |= {int(i) - 1 for i in heavy} | {int(i) for i in heavy}
     return np.unique([mids[i] for i in picks if 0 <= i < len(mids)])
 
 

@@ -259,7 +259,7 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
         sigma_b = noise_multiplier * math.sqrt(k_b)
         tau_hist = sigma_b * float(ndtri(1.0 - _FALSE_WEIGHT / (k_b * n_bins)))
 
-        def histogram(col, lo, hi):
+        def histogram(col, lo, hi, outside=False):
             if col.kind == "integer" and hi - lo + 1 <= 4 * n_bins:
                 # bins of whole integers, so a bin's centre is never half a unit off its values
                 # (up to 2 n_bins single-integer bins: a zoomed range is padded by one stage-B
@@ -269,9 +269,18 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
                 edges = lo - 0.5 + width * np.arange(math.ceil(span / width) + 1, dtype=np.float64)
             else:
                 edges = np.linspace(lo, hi, n_bins + 1)
-            values = np.clip(column_to_float(df[col.name], col), edges[0], edges[-1])
-            counts = np.histogram(values, bins=edges)[0].astype(np.float64)
-            return edges, counts + noise((len(counts),), sigma_b)
+            raw = column_to_float(df[col.name], col)
+            raw = raw[np.isfinite(raw)]
+            counts = np.histogram(np.clip(raw, edges[0], edges[-1]), bins=edges)[0].astype(np.float64)
+            if not outside:
+                return edges, counts + noise((len(counts),), sigma_b)
+            # values beyond [lo, hi] counted in two extra bins instead of the edge bins: still
+            # one count per row, so the same mechanism
+            inner = (raw >= edges[0]) & (raw <= edges[-1])
+            counts = np.histogram(raw[inner], bins=edges)[0].astype(np.float64)
+            counts = np.concatenate([[np.sum(raw < edges[0])], counts, [np.sum(raw > edges[-1])]])
+            noisy = counts + noise((len(counts),), sigma_b)
+            return edges, noisy[1:-1], (noisy[0], noisy[-1])
 
         history.append((noise_multiplier, 1.0, 1))
         stage_b = {}
@@ -290,10 +299,13 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
         for col in hist_cols:
             lo, hi, edges, noisy = stage_b[col.name]
             threshold = tau_hist
+            zoomed = None
             if zoom:
                 zoomed = _zoom_range(edges, noisy, tau_hist, (lo, hi), integer=col.kind == "integer")
                 if zoomed is not None:
-                    edges, noisy = histogram(col, *zoomed)
+                    edges_c, noisy_c, beyond = histogram(col, *zoomed, outside=True)
+                    edges, noisy, outer = _merge_zoomed(edges, noisy, edges_c, noisy_c, beyond,
+                                                        threshold)
                 else:
                     # the average has std sigma_b / sqrt(2): same false-bin rate, lower threshold
                     noisy = 0.5 * (noisy + histogram(col, lo, hi)[1])
@@ -304,6 +316,10 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
             # its modes to cover every value inside them.
             weights = np.where(noisy > threshold, noisy, 0.0)
             centers = np.clip(0.5 * (edges[:-1] + edges[1:]), lo, hi)
+            if zoom and zoomed is not None:  # stage-B bins beyond the zoomed range, rescaled
+                centers = np.concatenate([outer[0][0], centers, outer[1][0]])
+                noisy = np.concatenate([outer[0][1], noisy, outer[1][1]])
+                weights = np.concatenate([outer[0][2], weights, outer[1][2]])
             if weights.sum() <= 0:
                 warnings.warn(f"column {col.name!r}: its histogram is only noise at this budget; the "
                               f"mixture is spread uniformly over [{lo:g}, {hi:g}]. Declare min/max "
@@ -339,6 +355,24 @@ def project_counts(noisy: np.ndarray, total: float) -> np.ndarray:
     k = np.nonzero(desc - cums / np.arange(1, desc.size + 1) > 0)[0][-1]
     shift = cums[k] / (k + 1)
     return np.maximum(noisy - shift, 0.0)
+
+
+def _merge_zoomed(edges_b: np.ndarray, noisy_b: np.ndarray, edges_c: np.ndarray,
+                  noisy_c: np.ndarray, beyond: tuple[float, float], threshold: float):
+    """The zoomed histogram plus what lies beyond it: each side's noisy count (stage C's extra
+    bins) spread over the stage-B bins on that side in proportion to their clipped counts.
+    Returns the zoomed ``edges`` and ``noisy`` counts and, per side, ``(centres, counts,
+    weights)`` of the spread bins (weights are zero unless the side's count clears
+    ``threshold``).  Post-processing of the two releases."""
+    centres_b = 0.5 * (edges_b[:-1] + edges_b[1:])
+    outer = []
+    for mask, count in ((centres_b < edges_c[0], beyond[0]), (centres_b > edges_c[-1], beyond[1])):
+        shape = np.clip(noisy_b[mask], 0.0, None)
+        if mask.any() and shape.sum() <= 0:
+            shape = np.ones(int(mask.sum()))
+        spread = max(float(count), 0.0) * shape / max(shape.sum(), 1e-300)
+        outer.append((centres_b[mask], spread, spread if count > threshold else np.zeros_like(spread)))
+    return edges_c, noisy_c, outer
 
 
 def _zoom_range(edges: np.ndarray, noisy: np.ndarray, tau: float, bounds: tuple[float, float], *,
