@@ -18,8 +18,6 @@ nhssynth; flchain: sex and ICD chapter names, public code lists); numeric bounds
 declared, so DP preprocessing estimates them inside the budget.  A second flchain row at
 epsilon=1 declares clinically plausible public bounds (not read from the data).
 
-A second epsilon=1 row uses ``NARROW``, the model card's setting for narrow tables.
-
 Each DP-VAE row is the mean over ``--seeds`` fits (random_state 0, 1, 2 by default): at
 epsilon 1 the overall score of a single fit varies by several hundredths between seeds.
 
@@ -42,11 +40,6 @@ from nhssynth.metrics.fidelity import column_pair_trends, column_shapes, relatio
 
 warnings.simplefilter("ignore")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-# The model card's setting for narrow tables (about ten columns): a smaller network with a weaker
-# KL weight, larger batches and a higher learning rate keep some of the relationships at
-# epsilon 1 on flchain; on SUPPORT2 (47 columns) it loses column shapes, so it is not the default.
-NARROW = {"hidden_dims": (64,), "latent_dim": 4, "beta": 0.3, "batch_size": 1024, "max_epochs": 60,
-          "learning_rate": 0.01}
 FLCHAIN_PUBLIC_BOUNDS = {"age": (40, 110), "sample.yr": (1990, 2005), "kappa": (0, 30),
                          "lambda": (0, 30), "flc.grp": (1, 10), "creatinine": (0, 15),
                          "futime": (0, 6000)}
@@ -100,8 +93,6 @@ def main() -> None:
             s = scores(train, frame, md)
             print(f"{name:<9} {label:<28} {s[0]:>7.3f} {s[1]:>7.3f} {s[2]:>8.3f} {s[3]:>6.3f}")
         runs = [(e, md, "", {}) for e in eps_list]
-        if not args.quick:
-            runs.append((1.0, md, " narrow setting", NARROW))
         if bounded is not None and not args.quick:
             runs.append((1.0, bounded, " +public bounds", {}))
         for eps, meta, tag, params in runs:

@@ -195,6 +195,13 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
     encoder_ : TableEncoder or None
         The fitted encoder when ``fit`` received a DataFrame/array without spans.
     network_ : torch.nn.Module
+    marginals_ : list of ndarray or None
+        The released one-way marginals (DP; exact without epsilon), one per modelled column.
+    value_bins_ : dict of str to ValueBins or None
+        Value bins of the numeric columns whose marginals are taken on their decoded value
+        (cuts from DP histograms only).
+    rake_factors_ : list of ndarray or None
+        Raking factors per marginal cell, fitted on a prior draw (post-processing).
     """
 
     def __init__(self, *, epsilon: float | None = 1.0, delta: float | None = None,
