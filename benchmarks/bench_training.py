@@ -128,7 +128,7 @@ def main() -> None:
     print(f"device={args.device} threads={torch.get_num_threads()} encoded SUPPORT2: {tuple(Z.shape)}")
     print(f"{'hidden':>12} {'batch':>6} {'non-DP rows/s':>14} {'DP ghost rows/s':>16} {'ratio':>6} "
           f"{'opacus hooks rows/s':>20} {'ratio':>6}")
-    for hidden, batch in [((64,), 1024), ((128, 128), 512), ((256, 256), 512), ((128, 128), 1024)]:
+    for hidden, batch in [((128,), 1024), ((128, 128), 512), ((256, 256), 512), ((128, 128), 1024)]:
         base = rows_per_second("nonprivate", Z, spans, batch, steps, hidden, args.device)
         ghost = rows_per_second("ghost", Z, spans, batch, steps, hidden, args.device)
         hooks = rows_per_second("opacus", Z, spans, batch, max(3, steps // 4), hidden, args.device)

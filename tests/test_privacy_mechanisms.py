@@ -265,7 +265,7 @@ def test_bounds_extend_over_a_thin_tail_spread_over_many_coarse_bins():
 def test_dp_preprocess_returns_the_released_histograms(frame):
     budget = PrivacyBudget(3.0, 1e-5)
     md = Metadata.from_dataframe(frame)
-    domains, _, hists = dp_preprocess(frame, md, budget, np.random.default_rng(0),
+    _, _, hists = dp_preprocess(frame, md, budget, np.random.default_rng(0),
                                       return_histograms=True)
     assert set(hists) == {"normal", "lognormal", "negative"}
     for name, (centres, counts) in hists.items():

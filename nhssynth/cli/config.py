@@ -282,7 +282,7 @@ OPTIONS: tuple[Option, ...] = (
            ("--max-epochs",), cli_type=int, nargs="+", metavar="N"),
     Option("model.batch_size", [1024], _grid(_pos_int), "expected batch size (DPVAE, VAE)",
            ("--batch-size",), cli_type=int, nargs="+", metavar="N"),
-    Option("model.hidden_dims", [[64]], _hidden_dims,
+    Option("model.hidden_dims", [[128]], _hidden_dims,
            "hidden layer widths, one comma-separated list per grid point, e.g. 64,64 128",
            ("--hidden-dims",), cli_type=_dims, nargs="+", metavar="W,W"),
     Option("model.latent_dim", [4], _grid(_pos_int), "latent dimension (DPVAE, VAE)",

@@ -123,7 +123,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         Adam learning rate; high because clipped, noised gradients are small and few.
     latent_dim : int, default=4
         Size of the latent space.
-    hidden_dims : tuple of int, default=(64,)
+    hidden_dims : tuple of int, default=(128,)
         Widths of the encoder's hidden layers (the decoder mirrors them).  Small on purpose:
         DP noise is added to every weight, so fewer weights mean more signal per weight.
     beta : float, default=0.3
@@ -132,12 +132,14 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         between columns into the samples; the raking corrects the marginals that a prior/posterior
         mismatch would otherwise distort.
 
-        These defaults (one hidden layer of 64, latent 4, beta 0.3, batches of 1024, 60 epochs,
-        learning rate 0.01) were chosen on flchain and SUPPORT2 at epsilon 1, 3 and 10 against
-        the previous ones (two layers of 128, latent 8, beta 1, batches of 512, 40 epochs,
-        learning rate 0.005): overall fidelity at epsilon 1 0.919 -> 0.929 (flchain) and 0.897 ->
-        0.897 (SUPPORT2), at epsilon 3 0.932 -> 0.946 and 0.934 -> 0.936, with relationships
-        kept where the old defaults kept none (``benchmarks/bench_quality.py``).
+        These defaults (one hidden layer of 128, latent 4, beta 0.3, batches of 1024, 60 epochs,
+        learning rate 0.01) were chosen on flchain and SUPPORT2 at epsilon 1, 3 and 10 (three
+        seeds each) against the previous ones (two layers of 128, latent 8, beta 1, batches of
+        512, 40 epochs, learning rate 0.005): overall fidelity at epsilon 1 0.919 -> 0.934
+        (flchain) and 0.897 -> 0.892 (SUPPORT2), at epsilon 3 0.932 -> 0.950 and 0.934 ->
+        0.938, and flchain keeps part of its relationships where the old defaults kept none
+        (``benchmarks/bench_quality.py``; a hidden layer of 64 scored 0.929 / 0.897 at
+        epsilon 1 with fewer relationships kept).
     weight_decay : float, default=0.0
     accountant : {"prv", "rdp"}, default="prv"
         Opacus accountant for the reported epsilon (PRV is tight; RDP over-reports; GDP is
@@ -207,7 +209,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
     def __init__(self, *, epsilon: float | None = 1.0, delta: float | None = None,
                  max_grad_norm: float = 1.0, noise_multiplier: float | None = None,
                  max_epochs: int = 60, batch_size: int = 1024, learning_rate: float = 0.01,
-                 latent_dim: int = 4, hidden_dims: Sequence[int] = (64,), beta: float = 0.3,
+                 latent_dim: int = 4, hidden_dims: Sequence[int] = (128,), beta: float = 0.3,
                  weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
                  preprocessing: str = "dp", preprocessing_fraction: float = 0.2,
                  marginal_fraction: float = 0.3, oversample: float = 20.0,
