@@ -29,7 +29,8 @@ import numpy as np
 from ..base import OutputSpan
 from ..privacy.mechanisms import project_counts
 
-__all__ = ["ValueBins", "value_cuts", "cap_weights", "column_bins", "noisy_marginals", "project_counts", "rake_factors", "rake_weights", "rake_select",
+__all__ = ["ValueBins", "value_cuts", "cap_weights", "column_bins", "noisy_marginals",
+           "project_counts", "rake_factors", "rake_weights", "rake_select",
            "inclusion_probabilities", "pps_select", "decoder_bias"]
 
 _SCALAR_BINS = 10

@@ -21,7 +21,8 @@ from ..privacy.accounting import check_accountant
 from ..privacy.budget import PrivacyBudget
 from ..privacy.mechanisms import data_statistics, dp_preprocess, publish_encoder_metadata
 from .losses import LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, squash_log_scale
-from .marginals import ValueBins, decoder_bias, noisy_marginals, rake_factors, rake_select, value_cuts
+from .marginals import (ValueBins, decoder_bias, noisy_marginals, rake_factors, rake_select,
+                        value_cuts)
 from .networks import VAENetwork
 from .training import DPSettings, train_vae
 
@@ -31,7 +32,9 @@ __all__ = ["DPVAESynthesizer"]
 
 _SAMPLE_CHUNK = 16384
 _RAKE_POOL = (50_000, 200_000)  # prior draws the raking factors are fitted on (20 per row)
-_INITIAL_RAW_LOG_SCALE = math.log((math.log(0.25) - LOG_SCALE_MIN) / (LOG_SCALE_MAX - math.log(0.25)))
+# raw decoder output giving a continuous scale of 0.25 (one sd of a mode) through squash_log_scale
+_INITIAL_RAW_LOG_SCALE = math.log((math.log(0.25) - LOG_SCALE_MIN)
+                                  / (LOG_SCALE_MAX - math.log(0.25)))
 _VALUE_BINS = 16  # equal-mass value bins per mixture column for the DP marginals
 _RAKE_CELLS = 20_000_000  # candidate cells (rows x features) raked together: ~80 MB
 _DP_GMM_COMPONENTS = 5
@@ -583,7 +586,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             m = min(chunk, n_samples - start)
             candidates = self._decode_prior(int(math.ceil(self.oversample * m)), rng)
             keep = rake_select(candidates, self.output_spans_, self.rake_factors_, m, rng,
-                               value_bins=self.value_bins_)
+                               value_bins=getattr(self, "value_bins_", None))  # older saves lack it
             parts.append(candidates[rng.permutation(keep)])
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
