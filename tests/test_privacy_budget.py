@@ -140,12 +140,13 @@ def test_undeclared_metadata_spends_on_preprocessing_within_the_budget(table):
     assert model.delta_ == pytest.approx(min(1e-5, 0.1 / len(table)))
 
 
-def test_fully_declared_metadata_spends_nothing_on_preprocessing(table):
+def test_fully_declared_metadata_spends_only_on_histograms(table):
+    # declared categories and bounds: no category release, no bounds search (no delta spent
+    # on thresholds); numeric columns are still histogrammed for their mixtures
     model = DPVAESynthesizer(epsilon=2.0, metadata=_full_metadata(table), **TINY).fit(table)
     report = _check_ledger(model)
     stages = [s["stage"] for s in report["spends"]]
-    assert not any(s.startswith("preprocessing") for s in stages)
-    assert stages == ["marginals", "training"]
+    assert stages == ["preprocessing: histograms", "marginals", "training"]
     assert all(s["delta_extra"] == 0 for s in report["spends"])
     # declared categories are kept in full, even one absent from the data
     assert model.encoder_.column_encoders_["group"].categories_[0].tolist() == ["a", "b", "c", "d"]

@@ -112,13 +112,23 @@ def test_dp_preprocess_charges_the_budget_only_for_undeclared_statistics(frame):
     assert RARE not in domains["group"]["categories"]
 
     declared = md.update("group", categories=["alpha", "beta", "gamma", RARE], domain="declared")
-    for name in ("normal", "lognormal", "negative"):
-        declared = declared.update(name, min=-1e5, max=1e5, domain="declared")
+    for name, (lo, hi) in {"normal": (0, 100), "lognormal": (0, 5000), "negative": (-1e5, 0)}.items():
+        declared = declared.update(name, min=lo, max=hi, domain="declared")
     budget = PrivacyBudget(1.0, 1e-5)
     domains, _ = dp_preprocess(frame, declared, budget, np.random.default_rng(0))
-    assert budget.spends == [] and budget.spent() == (0.0, 0.0)
-    assert domains["normal"]["bounds"] == (-1e5, 1e5)  # data-independent grid on declared bounds
+    # declared bounds skip the bounds search; the mixtures still need a DP histogram
+    assert [s.stage for s in budget.spends] == ["preprocessing: histograms"]
+    assert 0 < budget.spent()[0] <= 0.1 * (1 + 1e-9)
+    assert domains["normal"]["bounds"] == (0, 100)  # the declared bounds, as they are
+    centres = np.asarray(domains["normal"]["gmm_values"])
+    weights = np.asarray(domains["normal"]["gmm_weights"])
+    assert abs(np.average(centres, weights=weights) - 50.0) < 5  # where the values are
     assert "group" not in domains  # declared categories are used as they are
+    # a table with nothing numeric and declared categories spends nothing
+    cats = frame[["group"]]
+    budget = PrivacyBudget(1.0, 1e-5)
+    dp_preprocess(cats, declared.select(["group"]), budget, np.random.default_rng(0))
+    assert budget.spends == [] and budget.spent() == (0.0, 0.0)
 
 
 def test_public_metadata_drops_data_derived_statistics(frame):

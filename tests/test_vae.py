@@ -108,10 +108,13 @@ def test_bad_parameters(support_small, support_metadata, params, error, match):
 
 def test_too_small_dataset_for_epsilon():
     df = pd.DataFrame({"x": np.arange(40, dtype=float)})
-    md = Metadata.from_yaml("columns:\n  x: {kind: continuous, dtype: float64, min: 0, max: 40}\n")
+    # declared categories: nothing to preprocess, so training is what cannot be afforded
+    cats = pd.DataFrame({"c": np.array(["a", "b"] * 20, dtype=object)})
+    md = Metadata.from_yaml("columns:\n  c: {kind: categorical, dtype: object, categories: [a, b], "
+                            "domain: declared}\n")
     with pytest.raises(PrivacyBudgetError, match=r"(?i)too small for epsilon=0.01.*raise epsilon"):
         DPVAESynthesizer(epsilon=0.01, max_epochs=200, batch_size=39, hidden_dims=(4,),
-                         delta=1e-4, metadata=md).fit(df)
+                         delta=1e-4, metadata=md).fit(cats)
     # without declared bounds the (DP) preprocessing is what cannot be afforded
     with pytest.raises(PrivacyBudgetError, match=r"preprocessing.*declare"):
         DPVAESynthesizer(epsilon=0.01, max_epochs=2, batch_size=20, delta=1e-4).fit(df)
