@@ -269,6 +269,7 @@ def test_bounds_extend_over_a_thin_tail_spread_over_many_coarse_bins():
     beyond = np.array([600.0, 650.0, 580.0, 610.0, 90.0, 0.0, 0.0, 0.0])
     assert _extend_bound(beyond, 160.0, 4.4, 20, -1) == 20 - 5  # 4 bins + 1 bin margin
     assert _extend_bound(np.zeros(8), 160.0, 4.4, 20, -1) == 20
+    assert _extend_bound(np.zeros(0), 160.0, 4.4, 0, -1) == 0  # already at the outermost bin
     assert _extend_bound(rng.normal(0, 160, 30), 160.0, 4.4, 20, +1) == 20
 
 
@@ -303,3 +304,15 @@ def test_zoomed_histogram_keeps_the_mass_beyond_the_zoomed_range():
     weights = np.asarray(est.domains["cost"]["gmm_weights"])
     values = np.asarray(est.domains["cost"]["gmm_values"])
     assert weights[values > 30000].sum() > 0  # the mixture input sees the tail too
+
+
+def test_mass_beyond_a_zoomed_range_follows_the_coarse_shape_or_spreads_evenly():
+    from nhssynth.privacy.mechanisms import _spread_beyond
+    edges_b = np.arange(0.0, 11.0)  # ten coarse bins
+    noisy_b = np.array([-5.0, 30.0, 10.0, 900.0, 800.0, 0.0, -3.0, -1.0, -2.0, -4.0])
+    below, above = _spread_beyond(edges_b, noisy_b, np.linspace(3.0, 5.0, 9), (80.0, 12.0), 50.0)
+    np.testing.assert_allclose(below[0], [0.5, 1.5, 2.5])
+    np.testing.assert_allclose(below[1], [0.0, 60.0, 20.0])  # in proportion to clipped counts
+    np.testing.assert_allclose(below[2], below[1])  # 80 clears the threshold: it weights the fit
+    np.testing.assert_allclose(above[1], np.full(5, 12.0 / 5))  # no shape to follow: even
+    np.testing.assert_allclose(above[2], 0.0)  # 12 is noise-level: no mixture weight

@@ -187,3 +187,39 @@ def test_large_samples_are_raked_in_chunks_that_each_match_the_marginals(
     for start in (0, 1_000, 2_000):  # ... and every 1,000-row chunk is raked on its own
         part = tv_per_column(chunked[start:start + 1_000])
         assert np.all(part < whole + 0.06)  # 0.06: sampling noise of 1,000 rows
+
+
+def test_non_private_fit_takes_exact_marginals_and_rakes_to_them(support_small, support_metadata):
+    from nhssynth.models.marginals import column_bins
+
+    synth = DPVAESynthesizer(epsilon=None, allow_non_private=True, **TINY).fit(support_small)
+    Z = synth.encoder_.transform(support_small)
+    keys, n_bins, _ = column_bins(Z, synth.output_spans_, synth.value_bins_)
+    for j, got in enumerate(synth.marginals_):  # exact: the real column histograms
+        np.testing.assert_allclose(got, np.bincount(keys[:, j], minlength=n_bins[j]) / len(Z))
+    assert synth.rake_factors_ is not None
+    assert DPVAESynthesizer(epsilon=None, allow_non_private=True, marginal_fraction=0,
+                            **TINY).fit(support_small).marginals_ is None
+
+
+def test_decoder_starts_at_the_released_marginals_and_one_mode_sd(support_small, support_metadata):
+    import torch
+
+    from nhssynth.models.losses import squash_log_scale
+    from nhssynth.models.marginals import _columns
+
+    # a learning rate too small to move the weights shows the initial decoder
+    synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, learning_rate=1e-12,
+                             **TINY).fit(support_small)
+    bias = synth.network_.decoder.layers[-1].bias.detach()
+    width = synth.network_.n_features
+    scale = torch.exp(squash_log_scale(bias[width:]))
+    np.testing.assert_allclose(scale.numpy(), 0.25, rtol=1e-4)
+    assert synth.value_bins_  # numeric columns without declared bounds get value bins
+    for col, p in zip(_columns(synth.output_spans_), synth.marginals_):
+        if col.name in synth.value_bins_:
+            n_value = len(p) - int(col.missing is not None)
+            observed = p[:n_value] / p[:n_value].sum()
+            want = synth.value_bins_[col.name].mode_probabilities(observed)
+            logits = bias[col.soft.slice].double()
+            np.testing.assert_allclose(torch.softmax(logits, 0).numpy(), want, atol=2e-3)

@@ -118,3 +118,7 @@ def test_bounded_raking_selects_closer_to_the_targets_than_plain_ipf():
 
     bounded, plain = error(20.0), error(np.inf)
     assert bounded < 0.025 and bounded < 0.6 * plain
+
+
+def test_cap_weights_of_all_zero_weights_is_uniform():
+    np.testing.assert_allclose(cap_weights(np.zeros(5)), 1.0)

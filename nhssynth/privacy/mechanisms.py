@@ -20,10 +20,12 @@ Stage B (where the mass is)
       equal bins (whole integers for integer columns) between the stage-A (or declared)
       bounds, plus Gaussian noise.
 Stage C (zoom)
-    * the same columns again, histogrammed between the outermost stage-B bins that clear the
-      noise (one bin of margin each side): power-of-two bounds can be far wider than the data
-      (years 1995-2003 lie in one stage-B bin of 16 years).  A column whose range does not
-      shrink averages its two noisy histograms instead.  Bins that clear the noise (a
+    * the same columns again.  When the stage-B bins that clear the noise are a core of at most
+      three bins, the column is histogrammed between them (two bins of margin each side), with
+      two extra bins counting the rows below and above that range, which are then spread over
+      the stage-B bins on their side: power-of-two bounds can be far wider than the data (years
+      1995-2003 lie in one stage-B bin of 16 years).  A column whose bulk stage B already
+      resolves averages its two noisy histograms instead.  Bins that clear the noise (a
       Bonferroni threshold over all bins) carry their noisy mass, and the GMM encoder is
       fitted to that weighted histogram; bounds stay the coarse stage-A ones.
       Numeric columns with declared bounds skip stage A but are histogrammed in stages B and C
@@ -281,17 +283,18 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
                 edges = lo - 0.5 + width * np.arange(math.ceil(span / width) + 1, dtype=np.float64)
             else:
                 edges = np.linspace(lo, hi, n_bins + 1)
-            raw = column_to_float(df[col.name], col)
-            raw = raw[np.isfinite(raw)]
-            counts = np.histogram(np.clip(raw, edges[0], edges[-1]), bins=edges)[0].astype(np.float64)
+            values = column_to_float(df[col.name], col)
             if not outside:
+                values = np.clip(values, edges[0], edges[-1])
+                counts = np.histogram(values, bins=edges)[0].astype(np.float64)
                 return edges, counts + noise((len(counts),), sigma_b)
             # values beyond [lo, hi] counted in two extra bins instead of the edge bins: still
             # one count per row, so the same mechanism
-            inner = (raw >= edges[0]) & (raw <= edges[-1])
-            counts = np.histogram(raw[inner], bins=edges)[0].astype(np.float64)
-            counts = np.concatenate([[np.sum(raw < edges[0])], counts, [np.sum(raw > edges[-1])]])
-            noisy = counts + noise((len(counts),), sigma_b)
+            # (the inner range is closed at hi, as np.histogram's last bin: nextafter keeps hi in)
+            outer_edges = np.concatenate([[-np.inf], edges[:-1], [np.nextafter(edges[-1], np.inf)],
+                                          [np.inf]])
+            counts = np.histogram(values, bins=outer_edges)[0]
+            noisy = counts.astype(np.float64) + noise((len(counts),), sigma_b)
             return edges, noisy[1:-1], (noisy[0], noisy[-1])
 
         history.append((noise_multiplier, 1.0, 1))
@@ -315,9 +318,9 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
             if zoom:
                 zoomed = _zoom_range(edges, noisy, tau_hist, (lo, hi), integer=col.kind == "integer")
                 if zoomed is not None:
-                    edges_c, noisy_c, beyond = histogram(col, *zoomed, outside=True)
-                    edges, noisy, outer = _merge_zoomed(edges, noisy, edges_c, noisy_c, beyond,
-                                                        threshold)
+                    edges_b, noisy_b = edges, noisy
+                    edges, noisy, beyond = histogram(col, *zoomed, outside=True)
+                    outer = _spread_beyond(edges_b, noisy_b, edges, beyond, threshold)
                 else:
                     # the average has std sigma_b / sqrt(2): same false-bin rate, lower threshold
                     noisy = 0.5 * (noisy + histogram(col, lo, hi)[1])
@@ -328,7 +331,7 @@ def estimate_domains(df: pd.DataFrame, metadata: Metadata, *, noise_multiplier: 
             # its modes to cover every value inside them.
             weights = np.where(noisy > threshold, noisy, 0.0)
             centers = np.clip(0.5 * (edges[:-1] + edges[1:]), lo, hi)
-            if zoom and zoomed is not None:  # stage-B bins beyond the zoomed range, rescaled
+            if zoomed is not None:  # stage-B bins beyond the zoomed range, rescaled
                 centers = np.concatenate([outer[0][0], centers, outer[1][0]])
                 noisy = np.concatenate([outer[0][1], noisy, outer[1][1]])
                 weights = np.concatenate([outer[0][2], weights, outer[1][2]])
@@ -369,13 +372,12 @@ def project_counts(noisy: np.ndarray, total: float) -> np.ndarray:
     return np.maximum(noisy - shift, 0.0)
 
 
-def _merge_zoomed(edges_b: np.ndarray, noisy_b: np.ndarray, edges_c: np.ndarray,
-                  noisy_c: np.ndarray, beyond: tuple[float, float], threshold: float):
-    """The zoomed histogram plus what lies beyond it: each side's noisy count (stage C's extra
-    bins) spread over the stage-B bins on that side in proportion to their clipped counts.
-    Returns the zoomed ``edges`` and ``noisy`` counts and, per side, ``(centres, counts,
-    weights)`` of the spread bins (weights are zero unless the side's count clears
-    ``threshold``).  Post-processing of the two releases."""
+def _spread_beyond(edges_b: np.ndarray, noisy_b: np.ndarray, edges_c: np.ndarray,
+                   beyond: tuple[float, float], threshold: float) -> list[tuple]:
+    """What lies beyond the zoomed range (stage-C ``edges_c``): each side's noisy count (stage
+    C's extra bins) spread over the stage-B bins on that side in proportion to their clipped
+    counts.  Returns, per side, ``(centres, counts, weights)`` of the spread bins (weights are
+    zero unless the side's count clears ``threshold``).  Post-processing of the two releases."""
     centres_b = 0.5 * (edges_b[:-1] + edges_b[1:])
     outer = []
     for mask, count in ((centres_b < edges_c[0], beyond[0]), (centres_b > edges_c[-1], beyond[1])):
@@ -384,7 +386,7 @@ def _merge_zoomed(edges_b: np.ndarray, noisy_b: np.ndarray, edges_c: np.ndarray,
             shape = np.ones(int(mask.sum()))
         spread = max(float(count), 0.0) * shape / max(shape.sum(), 1e-300)
         outer.append((centres_b[mask], spread, spread if count > threshold else np.zeros_like(spread)))
-    return edges_c, noisy_c, outer
+    return outer
 
 
 def _zoom_range(edges: np.ndarray, noisy: np.ndarray, tau: float, bounds: tuple[float, float], *,
@@ -446,7 +448,7 @@ def dp_preprocess(df: pd.DataFrame, metadata: Metadata, budget, rng, *,
     ``impute_value`` get the mean (numeric) of their DP histogram or the first released
     category.  Returns ``(domains, metadata)``, the metadata with those impute values filled in,
     and with ``return_histograms`` also the released histograms
-    (:attr:`DomainEstimate.histograms`; empty for declared columns).
+    (:attr:`DomainEstimate.histograms`: numeric columns, and datetimes without declared bounds).
     """
     histograms: dict = {}
     domains: dict[str, dict] = {}
