@@ -146,7 +146,7 @@ def test_fully_declared_metadata_spends_only_on_histograms(table):
     model = DPVAESynthesizer(epsilon=2.0, metadata=_full_metadata(table), **TINY).fit(table)
     report = _check_ledger(model)
     stages = [s["stage"] for s in report["spends"]]
-    assert stages == ["preprocessing: histograms", "marginals", "training"]
+    assert stages == ["preprocessing: histograms", "marginals", "pair marginals", "training"]
     assert all(s["delta_extra"] == 0 for s in report["spends"])
     # declared categories are kept in full, even one absent from the data
     assert model.encoder_.column_encoders_["group"].categories_[0].tolist() == ["a", "b", "c", "d"]

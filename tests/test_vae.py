@@ -45,7 +45,8 @@ def test_fit_sample_schema_and_privacy(support_small, support_metadata):
     assert report["covers_preprocessing"] and not report["non_private_statistics"]
     stages = [s["stage"] for s in report["spends"]]
     # numeric bounds are not declared -> DP domains and histograms; then marginals, training
-    assert stages == ["preprocessing: domains", "preprocessing: histograms", "marginals", "training"]
+    assert stages == ["preprocessing: domains", "preprocessing: histograms", "marginals", "pair marginals",
+                      "training"]
     assert sum(s["epsilon"] for s in report["spends"]) > synth.epsilon_  # composition is tighter
 
 

@@ -21,7 +21,8 @@ from ..privacy.accounting import check_accountant
 from ..privacy.budget import PrivacyBudget
 from ..privacy.mechanisms import data_statistics, dp_preprocess, publish_encoder_metadata
 from .losses import LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, squash_log_scale
-from .marginals import (ValueBins, decoder_bias, noisy_marginals, rake_factors, rake_select,
+from .marginals import (ValueBins, coarse_groups, column_bins, decoder_bias, noisy_marginals,
+                        noisy_pair_marginals, rake_factors, rake_select, select_pairs,
                         value_cuts)
 from .networks import VAENetwork
 from .training import DPSettings, train_vae
@@ -38,6 +39,7 @@ _INITIAL_RAW_LOG_SCALE = math.log((math.log(0.25) - LOG_SCALE_MIN)
 _VALUE_BINS = 16  # equal-mass value bins per mixture column for the DP marginals
 _RAKE_CELLS = 20_000_000  # candidate cells (rows x features) raked together: ~80 MB
 _DP_GMM_COMPONENTS = 5
+_MAX_PAIRS = 10  # two-way marginals released: the heaviest edges of a spanning tree
 
 
 def _seed_from(random_state: Any) -> int | None:
@@ -217,7 +219,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                  latent_dim: int = 4, hidden_dims: Sequence[int] = (128,), beta: float = 0.3,
                  weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
                  preprocessing: str = "dp", preprocessing_fraction: float = 0.2,
-                 marginal_fraction: float = 0.3, oversample: float = 20.0,
+                 marginal_fraction: float = 0.3, pair_fraction: float = 0.3, oversample: float = 40.0,
                  metadata: Any = None, encoder_params: dict | None = None,
                  allow_non_private: bool = False, device: str = "cpu",
                  verbose: bool | int = False, random_state: Any = None) -> None:
@@ -237,6 +239,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         self.preprocessing = preprocessing
         self.preprocessing_fraction = preprocessing_fraction
         self.marginal_fraction = marginal_fraction
+        self.pair_fraction = pair_fraction
         self.oversample = oversample
         self.metadata = metadata
         self.encoder_params = encoder_params
@@ -280,7 +283,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         check_accountant(self.accountant)
         if self.preprocessing not in ("dp", "non-private"):
             raise ValueError(f"preprocessing must be 'dp' or 'non-private', got {self.preprocessing!r}.")
-        for name in ("preprocessing_fraction", "marginal_fraction"):
+        for name in ("preprocessing_fraction", "marginal_fraction", "pair_fraction"):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not 0 <= value < 0.5:
                 raise ValueError(f"{name} must be in [0, 0.5), got {value!r}.")
@@ -361,6 +364,25 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             # non-private: the same pipeline with exact marginals, so private and non-private
             # fits differ only by the noise
             self.marginals_ = noisy_marginals(Z, spans, 0.0, noise_rng, value_bins)
+        # two-way marginals: budgeted now (so DP-SGD noise is solved for what is left), measured
+        # after training on the pairs the trained generator finds most dependent
+        n_pairs, real_keys, z_pair = 0, None, 0.0
+        if self.marginals_ is not None and self.pair_fraction > 0:
+            n_pairs = min(len(self.marginals_) - 1, _MAX_PAIRS)
+        if n_pairs > 0:
+            real_keys = column_bins(Z, spans, value_bins)[0]
+            if budget is not None:
+                try:
+                    z_pair = budget.mechanism_noise_multiplier(self.pair_fraction, 1)
+                except PrivacyBudgetError:
+                    raise PrivacyBudgetError(
+                        f"the dataset ({n} rows) is too small for epsilon={self.epsilon}: the DP "
+                        f"two-way marginals cannot be afforded. Raise epsilon (or set "
+                        f"pair_fraction=0).") from None
+                budget.record("pair marginals", f"Gaussian noisy two-way histograms of {n_pairs} "
+                              "column pairs, chosen after training from the generator's own "
+                              "draws (used to rake samples)", history=((z_pair, 1.0, 1),),
+                              noise_multiplier=z_pair, n_pairs=n_pairs)
         dp = self._plan_training(n, budget)
 
         torch_threads = torch.get_num_threads()
@@ -406,13 +428,23 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         self.network_ = network
         self.history_ = history
         self.rake_factors_ = None
+        self.pair_marginals_ = None
         if self.marginals_ is not None:
             # raking factors from one large prior draw (post-processing of DP outputs), reused
             # by every sample() call: no iterations at sampling time
             pool = self._decode_prior(int(np.clip(20 * n, *_RAKE_POOL)), np.random.default_rng(
                 None if seed is None else seed + 2))
-            self.rake_factors_ = rake_factors(pool, spans, self.marginals_, value_bins=value_bins)
+            pairs = None
+            if real_keys is not None:
+                groups = coarse_groups(spans, self.marginals_, value_bins)
+                chosen = select_pairs(column_bins(pool, spans, value_bins)[0], groups, n_pairs)
+                pairs = noisy_pair_marginals(real_keys, chosen, groups, self.marginals_, z_pair,
+                                             noise_rng)
+            self.pair_marginals_ = pairs or None
+            self.rake_factors_ = rake_factors(pool, spans, self.marginals_, value_bins=value_bins,
+                                              pairs=self.pair_marginals_)
             del pool
+        del real_keys
         self.n_epochs_ = len(history)
         self.n_steps_ = history[-1]["steps"] if history else 0
         if budget is not None:
@@ -588,7 +620,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
             m = min(chunk, n_samples - start)
             candidates = self._decode_prior(int(math.ceil(self.oversample * m)), rng)
             keep = rake_select(candidates, self.output_spans_, self.rake_factors_, m, rng,
-                               value_bins=self.value_bins_)
+                               value_bins=self.value_bins_, pairs=self.pair_marginals_)
             parts.append(candidates[rng.permutation(keep)])
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
