@@ -1,4 +1,5 @@
-"""DP one-way marginals and raking: keep the learnt relationships, fix the marginals.
+"""DP one- and two-way marginals and raking: keep the learnt relationships, fix the marginals
+and the strongest pairs.
 
 DP-SGD noise blurs what a generator learns about each column's distribution (a rare flag comes
 out at the wrong rate, a category is over-produced).  One-way marginals are cheap to release
@@ -16,6 +17,12 @@ A mixture-encoded column can instead be histogrammed on its *decoded value* (:cl
 cut where a DP histogram released during preprocessing puts equal mass): a mode is often wider
 than the detail that matters (flchain's ``sample.yr``: 44% of rows in 1996, inside a mode
 spanning 1995-1998), and raking on value bins then puts that mass back on the right values.
+
+Two-way marginals (:class:`PairMarginal`) do the same for relationships: DP-SGD noise leaves a
+generator that knows *which* columns go together better than *how much*.  The pairs are chosen
+from the trained generator's own draws (:func:`select_pairs`, no privacy cost), their joint
+tables on a few coarse groups per column (:func:`coarse_groups`) are released with Gaussian
+noise (:func:`noisy_pair_marginals`), and raking matches them too.
 """
 from __future__ import annotations
 
