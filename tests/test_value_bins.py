@@ -21,10 +21,10 @@ def spiky():
     return x, enc
 
 
-def _bins(enc, cuts, integer=True):
+def _bins(enc, cuts, decimals=0):
     return ValueBins(means=np.asarray(enc.means_[0]), stds=np.asarray(enc.stds_[0]),
                      weights=np.asarray(enc.weights_[0]), lo=float(enc.bounds_[0, 0]),
-                     hi=float(enc.bounds_[0, 1]), cuts=np.asarray(cuts, dtype=float), integer=integer)
+                     hi=float(enc.bounds_[0, 1]), cuts=np.asarray(cuts, dtype=float), decimals=decimals)
 
 
 def test_value_keys_are_the_bins_of_the_decoded_values(spiky):

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..base import OutputSpan
 from ..privacy.mechanisms import project_counts
+from ..transformers.numeric import grid_bounds
 
 __all__ = ["ValueBins", "value_cuts", "cap_weights", "column_bins", "noisy_marginals",
            "project_counts", "rake_factors", "rake_weights", "rake_select",
@@ -81,7 +82,8 @@ class ValueBins:
     """Value bins of one mixture-encoded column, keyed from its encoded mode and scalar.
 
     The decoded value is the mixture encoder's inverse, ``clip(means[k] + 4 stds[k] s, lo, hi)``
-    (rounded for integer columns), so a row's bin is that of the value it will decode to.
+    (rounded to the column's decimals, as the encoder's output is), so a row's bin is that of
+    the value it will decode to.
     Everything here is public or a DP release (the mixture is fitted to DP histograms, the cuts
     come from one).
 
@@ -93,8 +95,8 @@ class ValueBins:
         Bounds of the decoded value.
     cuts : ndarray
         Increasing interior bin edges; bin ``i`` is ``[cuts[i-1], cuts[i])``, open at both ends.
-    integer : bool
-        Whether decoded values are rounded.
+    decimals : int or None
+        Decimals decoded values are rounded to (0 for integer columns; None: not rounded).
     """
 
     means: np.ndarray
@@ -103,7 +105,7 @@ class ValueBins:
     lo: float
     hi: float
     cuts: np.ndarray
-    integer: bool = False
+    decimals: int | None = None
 
     @property
     def n_bins(self) -> int:
@@ -112,7 +114,10 @@ class ValueBins:
     def values(self, mode: np.ndarray, scalar: np.ndarray) -> np.ndarray:
         x = self.means[mode] + 4.0 * self.stds[mode] * np.clip(scalar, -1.0, 1.0)
         x = np.clip(x, self.lo, self.hi)
-        return np.round(x) if self.integer else x
+        if self.decimals is None:
+            return x
+        # as the encoder's output: rounded, then kept inside the bounds on the decimal grid
+        return np.clip(np.round(x, self.decimals), *grid_bounds((self.lo, self.hi), self.decimals))
 
     def keys(self, mode: np.ndarray, scalar: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.cuts, self.values(mode, scalar), side="right").astype(np.int64)

@@ -78,6 +78,7 @@ def _value_bins(encoder, metadata, histograms: dict) -> dict[str, ValueBins]:
     from ..transformers import GMMEncoder
 
     out = {}
+    decimals = {c.name: c.decimals for c in encoder._columns_}
     for col in metadata:
         enc = encoder.column_encoders_.get(col.name)
         if col.name not in histograms or not isinstance(enc, GMMEncoder):
@@ -89,7 +90,7 @@ def _value_bins(encoder, metadata, histograms: dict) -> dict[str, ValueBins]:
                 stds=np.asarray(enc.stds_[0], dtype=np.float64),
                 weights=np.asarray(enc.weights_[0], dtype=np.float64),
                 lo=float(enc.bounds_[0, 0]), hi=float(enc.bounds_[0, 1]), cuts=cuts,
-                integer=col.kind == "integer")
+                decimals=decimals.get(col.name))
     return out
 
 

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import ColumnEncoderMixin
 from .gmm import resolve_bounds
 
-__all__ = ["MinMaxEncoder", "decimals_hold", "finalize_numeric"]
+__all__ = ["MinMaxEncoder", "decimals_hold", "finalize_numeric", "grid_bounds"]
 
 
 class MinMaxEncoder(ColumnEncoderMixin):
@@ -114,7 +114,7 @@ def decimals_hold(x: np.ndarray, decimals: int, rtol: float = 1e-9) -> bool:
     return bool(np.all(np.abs(r - x) <= rtol * np.maximum(np.abs(x), 1e-300)))
 
 
-def _grid_bounds(bounds: tuple[float, float], decimals: int) -> tuple[float, float]:
+def grid_bounds(bounds: tuple[float, float], decimals: int) -> tuple[float, float]:
     """Bounds moved onto the ``decimals`` grid, inwards -- unless they are on it up to 1e-9
     relative (then they round to themselves, like the training values that satisfied the
     decimals)."""
@@ -156,7 +156,7 @@ def finalize_numeric(values: np.ndarray, mask: np.ndarray | None, dtype: Any, *,
     if decimals is not None:
         v = np.round(v, decimals)
         if bounds is not None:  # keep rounded values inside the bounds, on the decimal grid
-            v = np.clip(v, *_grid_bounds(bounds, decimals))
+            v = np.clip(v, *grid_bounds(bounds, decimals))
     dtype = pd.api.types.pandas_dtype(dtype)
     has_mask = mask is not None and bool(mask.any())
     if isinstance(dtype, pd.api.types.CategoricalDtype) or dtype == object:
