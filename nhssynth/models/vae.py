@@ -24,6 +24,7 @@ from .losses import LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, squash_log_scale
 from .marginals import (ValueBins, coarse_groups, column_bins, decoder_bias, noisy_marginals,
                         noisy_pair_marginals, rake_factors, rake_select, select_pairs,
                         value_cuts)
+from .quantile_matching import match_quantiles
 from .networks import VAENetwork
 from .training import DPSettings, train_vae
 
@@ -39,6 +40,7 @@ _INITIAL_RAW_LOG_SCALE = math.log((math.log(0.25) - LOG_SCALE_MIN)
 _VALUE_BINS = 16  # equal-mass value bins per mixture column for the DP marginals
 _RAKE_CELLS = 20_000_000  # candidate cells (rows x features) raked together: ~80 MB
 _DP_GMM_COMPONENTS = 5
+_QUANTILE_MATCHING = True
 _MAX_PAIRS = 10  # two-way marginals released: the heaviest edges of a spanning tree
 
 
@@ -450,7 +452,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         if self.marginals_ is not None:
             # raking factors from one large prior draw (post-processing of DP outputs), reused
             # by every sample() call: no iterations at sampling time
-            pool = self._decode_prior(int(np.clip(20 * n, *_RAKE_POOL)), np.random.default_rng(
+            pool = self._draw(int(np.clip(20 * n, *_RAKE_POOL)), np.random.default_rng(
                 None if seed is None else seed + 2))
             pairs = None
             if real_keys is not None:
@@ -636,11 +638,20 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         chunk = max(1_000, int(_RAKE_CELLS / (self.oversample * self.network_.n_features)))
         for start in range(0, n_samples, chunk):
             m = min(chunk, n_samples - start)
-            candidates = self._decode_prior(int(math.ceil(self.oversample * m)), rng)
+            candidates = self._draw(int(math.ceil(self.oversample * m)), rng)
             keep = rake_select(candidates, self.output_spans_, self.rake_factors_, m, rng,
                                value_bins=self.value_bins_, pairs=self.pair_marginals_)
             parts.append(candidates[rng.permutation(keep)])
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def _draw(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        """Decode ``n_samples`` prior draws and, with released marginals, quantile-match the
+        value-binned numeric columns onto them (post-processing)."""
+        Z = self._decode_prior(n_samples, rng)
+        if _QUANTILE_MATCHING and self.marginals_ is not None and self.value_bins_ and self.encoder_ is not None:
+            match_quantiles(Z, self.output_spans_, self.marginals_, self.value_bins_,
+                            self.encoder_.column_encoders_, rng)
+        return Z
 
     def _decode_prior(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         """Decode ``n_samples`` latent draws from the prior N(0, I)."""
