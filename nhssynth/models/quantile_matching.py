@@ -40,7 +40,9 @@ def inverse_cdf(u: np.ndarray, probabilities: np.ndarray, edges: np.ndarray,
     """
     p = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, None)
     edges = np.asarray(edges, dtype=np.float64)
-    cdf = np.concatenate([[0.0], np.cumsum(p) / max(p.sum(), 1e-300)])
+    total = p.sum()
+    p = p / total if total > 0 else np.full(p.size, 1.0 / p.size)
+    cdf = np.concatenate([[0.0], np.cumsum(p)])
     cdf[-1] = 1.0
     u = np.clip(np.asarray(u, dtype=np.float64), 0.0, 1.0)
     # bin of each u (a bin without mass is a zero-length step of the CDF: never chosen)
