@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from nhssynth.base import OutputSpan
 from nhssynth.models.marginals import ValueBins, column_bins
-from nhssynth.models.quantile_matching import inverse_cdf, match_quantiles
+from nhssynth.models.quantile_matching import (QuantileMap, apply_quantile_maps,
+                                               fit_quantile_maps, inverse_cdf)
 from nhssynth.transformers import GMMEncoder
 
 
@@ -53,7 +54,8 @@ def test_matching_moves_a_column_onto_its_release_and_keeps_its_ranks():
     drawn = rng.uniform(30, 50, n)
     Z = enc.transform(drawn.reshape(-1, 1))
     before = Z.copy()
-    out = match_quantiles(Z, spans, [target], {"x": vb}, {"x": enc}, rng)
+    maps = fit_quantile_maps(Z, spans, [target], {"x": vb})
+    out = apply_quantile_maps(Z, spans, maps, {"x": vb}, {"x": enc}, rng)
     assert out is Z and not np.array_equal(Z, before)
     keys, _, _ = column_bins(Z, spans, {"x": vb})
     np.testing.assert_allclose(np.bincount(keys[:, 0], minlength=8) / n, target, atol=2e-3)
@@ -78,8 +80,24 @@ def test_matching_leaves_missing_rows_and_other_columns_alone():
                    weights=np.asarray(enc.weights_[0]), lo=0.0, hi=10.0, cuts=np.array([5.0]))
     target = np.array([0.9, 0.1, 0.3])  # value bins (observed part) then "missing"
     before = Z.copy()
-    match_quantiles(Z, spans, [target, np.array([0.5, 0.5])], {"x": vb}, {"x": enc}, rng)
+    maps = fit_quantile_maps(Z, spans, [target, np.array([0.5, 0.5])], {"x": vb})
+    apply_quantile_maps(Z, spans, maps, {"x": vb}, {"x": enc}, rng)
     np.testing.assert_array_equal(Z[missing], before[missing])
     np.testing.assert_array_equal(Z[:, 1 + k:], before[:, 1 + k:])
     values = enc.inverse_transform(Z[~missing, :1 + k])[:, 0]
     assert np.mean(values < 5.0) == pytest.approx(0.9, abs=0.01)
+
+
+def test_tied_generated_values_are_spread_over_the_probabilities_they_share():
+    # the generator puts 40% of its values exactly on the upper bound (clipped); the release
+    # says the top of the range holds 10%: the tied rows must spread, not land on one value
+    rng = np.random.default_rng(2)
+    drawn = np.where(rng.uniform(size=50000) < 0.4, 10.0, rng.uniform(0, 10, 50000))
+    levels = np.linspace(0, 1, 2001)
+    qmap = QuantileMap(source=np.quantile(drawn, levels), target=levels * 10.0)  # uniform 0-10
+    mapped = qmap(drawn, rng)
+    assert np.all(np.diff(qmap(np.sort(drawn[drawn < 10]), rng)) >= -1e-12)  # monotone off ties
+    np.testing.assert_allclose(np.histogram(mapped, bins=10, range=(0, 10))[0] / len(mapped),
+                               0.1, atol=0.01)
+    tied = mapped[drawn == 10.0]
+    assert tied.min() < 6.5 and np.ptp(tied) > 3.0  # spread over the top 40% of the target

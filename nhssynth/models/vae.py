@@ -24,7 +24,7 @@ from .losses import LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, squash_log_scale
 from .marginals import (ValueBins, coarse_groups, column_bins, decoder_bias, noisy_marginals,
                         noisy_pair_marginals, rake_factors, rake_select, select_pairs,
                         value_cuts)
-from .quantile_matching import match_quantiles
+from .quantile_matching import apply_quantile_maps, fit_quantile_maps
 from .networks import VAENetwork
 from .training import DPSettings, train_vae
 
@@ -181,15 +181,15 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         0.950 -> 0.958, 0.959 -> 0.971, relationships kept 0.12 -> 0.27, 0.24 -> 0.46,
         0.38 -> 0.59 (0.2 and 0.4 were 0.937 and 0.940 at epsilon 1 with 5 groups; 3, 5 and 7
         groups scored 0.942, 0.938, 0.933); SUPPORT2 (47 columns) at epsilon 1 0.892 -> 0.896.
-    oversample : float, default=40.0
+    oversample : float, default=20.0
         With marginals: draw ``oversample * n_samples`` candidates and keep ``n_samples``.  The
         most a cell the generator under-produces can be up-weighted is about ``oversample``
-        times.  flchain, epsilon 1, overall over three seeds (one-way marginals only): 0.865
-        with 3, 0.878 with 10, 0.902 with 20, 0.903 with 30; with two-way marginals, which
-        ask more of the weights, epsilon 3 scored 0.958 with 20 and 0.963 with 50, SUPPORT2 at
-        epsilon 1 0.888 with 20 and 0.896 with 40.  Sampling is done in chunks of bounded
-        memory; its cost grows with ``oversample`` (50,000 SUPPORT2 rows: 7.8 s with 20, 15 s
-        with 40 on 2 CPU cores).
+        times.  flchain, epsilon 1, overall over three seeds (one-way raking only): 0.865 with
+        3, 0.878 with 10, 0.902 with 20, 0.903 with 30.  Two-way marginals ask more of the
+        weights (epsilon 3: 0.958 with 20, 0.963 with 50), but since numeric columns are
+        quantile-matched instead of weighted, 20 does as well as 40 (flchain epsilon 1 / 3:
+        0.945 / 0.964 vs 0.944 / 0.965; SUPPORT2 epsilon 1: 0.916 both).  Sampling is done in
+        chunks of bounded memory; its cost grows with ``oversample``.
     metadata : Metadata, path or dict, optional
         Used to build the default :class:`~nhssynth.TableEncoder` when ``fit`` gets a DataFrame.
     encoder_params : dict, optional
@@ -225,6 +225,9 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
     value_bins_ : dict of str to ValueBins or None
         Value bins of the numeric columns whose marginals are taken on their decoded value
         (cuts from DP histograms only).
+    quantile_maps_ : dict of str to QuantileMap or None
+        Monotone maps of the value-binned numeric columns' generated values onto their released
+        marginals, tabulated from a prior draw (post-processing).
     pair_marginals_ : list of PairMarginal or None
         The released two-way marginals (DP; exact without epsilon) of the column pairs chosen
         from the trained generator's own draws.
@@ -239,7 +242,7 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                  latent_dim: int = 4, hidden_dims: Sequence[int] = (128,), beta: float = 0.3,
                  weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
                  preprocessing: str = "dp", preprocessing_fraction: float = 0.2,
-                 marginal_fraction: float = 0.3, pair_fraction: float = 0.3, oversample: float = 40.0,
+                 marginal_fraction: float = 0.3, pair_fraction: float = 0.3, oversample: float = 20.0,
                  metadata: Any = None, encoder_params: dict | None = None,
                  allow_non_private: bool = False, device: str = "cpu",
                  verbose: bool | int = False, random_state: Any = None) -> None:
@@ -449,11 +452,16 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         self.history_ = history
         self.rake_factors_ = None
         self.pair_marginals_ = None
+        self.quantile_maps_ = None
         if self.marginals_ is not None:
             # raking factors from one large prior draw (post-processing of DP outputs), reused
             # by every sample() call: no iterations at sampling time
-            pool = self._draw(int(np.clip(20 * n, *_RAKE_POOL)), np.random.default_rng(
-                None if seed is None else seed + 2))
+            pool_rng = np.random.default_rng(None if seed is None else seed + 2)
+            pool = self._decode_prior(int(np.clip(20 * n, *_RAKE_POOL)), pool_rng)
+            if _QUANTILE_MATCHING and value_bins and self.encoder_ is not None:
+                self.quantile_maps_ = fit_quantile_maps(pool, spans, self.marginals_, value_bins)
+                apply_quantile_maps(pool, spans, self.quantile_maps_, value_bins,
+                                    self.encoder_.column_encoders_, pool_rng)
             pairs = None
             if real_keys is not None:
                 groups = coarse_groups(spans, self.marginals_, value_bins)
@@ -645,12 +653,12 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _draw(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-        """Decode ``n_samples`` prior draws and, with released marginals, quantile-match the
-        value-binned numeric columns onto them (post-processing)."""
+        """Decode ``n_samples`` prior draws and quantile-match the value-binned numeric columns
+        onto their released marginals (post-processing)."""
         Z = self._decode_prior(n_samples, rng)
-        if _QUANTILE_MATCHING and self.marginals_ is not None and self.value_bins_ and self.encoder_ is not None:
-            match_quantiles(Z, self.output_spans_, self.marginals_, self.value_bins_,
-                            self.encoder_.column_encoders_, rng)
+        if getattr(self, "quantile_maps_", None):
+            apply_quantile_maps(Z, self.output_spans_, self.quantile_maps_, self.value_bins_,
+                                self.encoder_.column_encoders_, rng)
         return Z
 
     def _decode_prior(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
