@@ -199,6 +199,12 @@ def test_non_private_fit_takes_exact_marginals_and_rakes_to_them(support_small, 
     for j, got in enumerate(synth.marginals_):  # exact: the real column histograms
         np.testing.assert_allclose(got, np.bincount(keys[:, j], minlength=n_bins[j]) / len(Z))
     assert synth.rake_factors_ is not None
+    # the same value bins, quantile maps and two-way marginals as a private fit, exact
+    assert synth.value_bins_ and set(synth.quantile_maps_) == set(synth.value_bins_)
+    for pair in synth.pair_marginals_:
+        cells = pair.keys(keys)
+        np.testing.assert_allclose(pair.target.ravel(),
+                                   np.bincount(cells, minlength=pair.target.size) / len(Z), atol=1e-6)
     assert DPVAESynthesizer(epsilon=None, allow_non_private=True, marginal_fraction=0,
                             **TINY).fit(support_small).marginals_ is None
 

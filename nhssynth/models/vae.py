@@ -19,7 +19,8 @@ from ..base import GeneratorMixin, OutputSpan, check_n_samples
 from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from ..privacy.accounting import check_accountant
 from ..privacy.budget import PrivacyBudget
-from ..privacy.mechanisms import data_statistics, dp_preprocess, publish_encoder_metadata
+from ..privacy.mechanisms import (column_to_float, data_statistics, dp_preprocess,
+                                  publish_encoder_metadata)
 from .losses import LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, squash_log_scale
 from .marginals import (ValueBins, coarse_groups, column_bins, decoder_bias, noisy_marginals,
                         noisy_pair_marginals, rake_factors, rake_select, select_pairs,
@@ -72,6 +73,29 @@ def _torch_generator(seed: int | None, device: str = "cpu") -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(seed if seed is not None else int(np.random.SeedSequence().entropy % (2**63)))
     return g
+
+
+def _exact_histograms(frame: pd.DataFrame, metadata, encoder, n_bins: int = 128) -> dict:
+    """Exact ``(centres, counts)`` histograms of the mixture-encoded numeric columns between
+    their encoder's bounds (whole-integer bins for integer columns of a short range): what DP
+    preprocessing releases with noise, for non-private fits."""
+    from ..transformers import GMMEncoder
+
+    out = {}
+    for col in metadata:
+        enc = encoder.column_encoders_.get(col.name)
+        if not isinstance(enc, GMMEncoder) or col.kind not in ("continuous", "integer"):
+            continue
+        lo, hi = (float(b) for b in enc.bounds_[0])
+        if col.kind == "integer" and hi - lo + 1 <= 2 * n_bins:
+            edges = math.floor(lo) - 0.5 + np.arange(math.ceil(hi) - math.floor(lo) + 2, dtype=np.float64)
+        else:
+            edges = np.linspace(lo, hi, n_bins + 1)
+        values = column_to_float(frame[col.name], col)
+        values = np.clip(values[np.isfinite(values)], edges[0], edges[-1])
+        out[col.name] = (0.5 * (edges[1:] + edges[:-1]),
+                         np.histogram(values, bins=edges)[0].astype(np.float64))
+    return out
 
 
 def _value_bins(encoder, metadata, histograms: dict) -> dict[str, ValueBins]:
@@ -582,6 +606,10 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         if domains is not None:  # keep no data-derived category list/bounds (nor save them)
             publish_encoder_metadata(encoder, domains)
         self.encoder_ = encoder
+        if budget is None:
+            # non-private: the same value bins from exact histograms, so private and
+            # non-private fits differ only by the noise
+            histograms = _exact_histograms(frame, metadata, encoder)
         value_bins = _value_bins(encoder, metadata, histograms)
         return Z, list(encoder.output_spans_), value_bins
 
