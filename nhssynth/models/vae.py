@@ -181,8 +181,9 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         generator seeded by OS entropy; fits are then not reproducible.
     preprocessing : {"dp", "non-private"}, default="dp"
         How the default encoder gets statistics the metadata does not declare (category sets,
-        bounds, mixture fits): estimated with DP and charged to the budget (``"dp"``), or read
-        from the data (``"non-private"``: warns, and the guarantee then covers training only).
+        bounds, mixture fits, the value-bin cuts of numeric marginals): estimated with DP and
+        charged to the budget (``"dp"``), or read from the data (``"non-private"``: warns, and
+        the guarantee then covers training and the noisy marginals only).
         Declared categories and bounds spend nothing; numeric columns are still histogrammed
         (with DP) for their mixture fit.
     preprocessing_fraction : float, default=0.2
@@ -606,9 +607,9 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         if domains is not None:  # keep no data-derived category list/bounds (nor save them)
             publish_encoder_metadata(encoder, domains)
         self.encoder_ = encoder
-        if budget is None:
-            # non-private: the same value bins from exact histograms, so private and
-            # non-private fits differ only by the noise
+        if budget is None or self.preprocessing == "non-private":
+            # the same value bins from exact histograms (listed in non_private_statistics_
+            # with preprocessing="non-private"), so fits differ only by the noise
             histograms = _exact_histograms(frame, metadata, encoder)
         value_bins = _value_bins(encoder, metadata, histograms)
         return Z, list(encoder.output_spans_), value_bins

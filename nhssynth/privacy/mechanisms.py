@@ -444,6 +444,8 @@ def data_statistics(metadata: Metadata) -> list[str]:
             out.append(f"{col.name}: min/max")
         if col.kind in ("continuous", "integer", "datetime"):
             out.append(f"{col.name}: mixture fit")
+        if col.kind in ("continuous", "integer"):
+            out.append(f"{col.name}: value-bin cuts of its marginal")
         if col.missing == "impute" and col.impute_value is None and col.nullable:
             out.append(f"{col.name}: impute mean/mode")
     return out
