@@ -25,8 +25,8 @@ from .losses import LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, squash_log_scale
 from .marginals import (ValueBins, coarse_groups, column_bins, decoder_bias, noisy_marginals,
                         noisy_pair_marginals, rake_factors, rake_select, select_pairs,
                         value_cuts)
-from .quantile_matching import apply_quantile_maps, fit_quantile_maps
 from .networks import VAENetwork
+from .quantile_matching import apply_quantile_maps, fit_quantile_maps
 from .training import DPSettings, train_vae
 
 logger = logging.getLogger("nhssynth")
@@ -41,7 +41,7 @@ _INITIAL_RAW_LOG_SCALE = math.log((math.log(0.25) - LOG_SCALE_MIN)
 _VALUE_BINS = 16  # equal-mass value bins per mixture column for the DP marginals
 _RAKE_CELLS = 20_000_000  # candidate cells (rows x features) raked together: ~80 MB
 _DP_GMM_COMPONENTS = 5
-_QUANTILE_MATCHING = True
+_QUANTILE_MATCHING = True  # off only to measure what matching adds (benchmarks, experiments)
 _MAX_PAIRS = 10  # two-way marginals released: the heaviest edges of a spanning tree
 
 
