@@ -101,6 +101,7 @@ def test_non_private_training_warns_unless_acknowledged(support_small):
     (dict(accountant="gdp"), ValueError, "under-report"),
     (dict(max_epochs=0), ValueError, "max_epochs must be a positive integer"),
     (dict(hidden_dims=(0,)), ValueError, "hidden_dims"),
+    (dict(pair_fraction=0.7), ValueError, r"pair_fraction must be in \[0, 0.5\)"),
 ])
 def test_bad_parameters(support_small, support_metadata, params, error, match):
     with pytest.raises(error, match=match):

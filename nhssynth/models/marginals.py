@@ -111,9 +111,12 @@ class ValueBins:
     def n_bins(self) -> int:
         return len(self.cuts) + 1
 
+    def unclipped(self, mode: np.ndarray, scalar: np.ndarray) -> np.ndarray:
+        """The mixture's value before clipping to the bounds and rounding."""
+        return self.means[mode] + 4.0 * self.stds[mode] * np.clip(scalar, -1.0, 1.0)
+
     def values(self, mode: np.ndarray, scalar: np.ndarray) -> np.ndarray:
-        x = self.means[mode] + 4.0 * self.stds[mode] * np.clip(scalar, -1.0, 1.0)
-        x = np.clip(x, self.lo, self.hi)
+        x = np.clip(self.unclipped(mode, scalar), self.lo, self.hi)
         if self.decimals is None:
             return x
         # as the encoder's output: rounded, then kept inside the bounds on the decimal grid
@@ -453,8 +456,9 @@ def rake_factors(Z: np.ndarray, spans: Sequence[OutputSpan], targets: Sequence[n
     :func:`rake_select` uses them), so a draw that misses a target cell cannot send the weight
     of a handful of rows to infinity (plain IPF with dozens of columns does).
 
-    With ``pairs`` (:class:`PairMarginal`), their tables are raked to as well, after the
-    one-way marginals; their factors follow the one-way factors in the result.
+    With ``pairs`` (:class:`PairMarginal`), their tables are raked to as well (first in each
+    sweep, so a sweep ends on the finer one-way marginals); their factors follow the one-way
+    factors in the result.
     """
     keys = _margin_keys(Z, spans, value_bins, pairs)
     targets = [np.asarray(t, dtype=np.float64) for t in targets]

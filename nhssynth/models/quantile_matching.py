@@ -9,9 +9,9 @@ own CDF (a probability integral transform; tied values spread at random over the
 probabilities they share) and then the inverse CDF of the released value-bin histogram,
 shaped inside each bin like the generator's values there.  Both CDFs are tabulated once, at
 the end of ``fit``, from a large draw (:func:`fit_quantile_maps`); applying them
-(:func:`apply_quantile_maps`) costs two interpolations per value.  The column's marginal then matches the release
-by construction, while the ranks -- and so the dependence between columns that the generator
-learnt -- are kept.  The mapped values are re-encoded by the column's encoder, so the rest of
+(:func:`apply_quantile_maps`) costs one binary search per value.  The column's marginal then
+matches the release by construction, while the ranks -- and so the dependence between columns
+that the generator learnt -- are kept.  The mapped values are re-encoded by the column's encoder, so the rest of
 the pipeline (raking to the remaining marginals, decoding) is unchanged.
 
 Everything used is a DP release (the one-way marginals, the value-bin cuts, the mixture fitted
@@ -124,8 +124,7 @@ def _values(Z: np.ndarray, col, vb: ValueBins):
         observed = Z[:, col.missing.start] <= 0.5
         if not observed.all():
             rows = np.flatnonzero(observed)
-    mode = np.argmax(Z[rows, col.soft.slice], axis=1)
-    return rows, vb.means[mode] + 4.0 * vb.stds[mode] * np.clip(Z[rows, col.scalar.start], -1.0, 1.0)
+    return rows, vb.unclipped(np.argmax(Z[rows, col.soft.slice], axis=1), Z[rows, col.scalar.start])
 
 
 def _matched_columns(spans, value_bins, names=None):
