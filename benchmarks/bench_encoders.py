@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nhssynth.encoding import TableEncoder
+from nhssynth import TableEncoder
 from nhssynth.metadata import Metadata
 
 DATA = Path(os.environ.get("NHSSYNTH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

@@ -17,7 +17,7 @@ import pandas as pd
 from nhssynth.metrics import (column_pair_trends, column_shapes, coverage, dcr, detection,
                               exact_copy_rate, membership_inference, missing_similarity, nndr, tstr)
 from nhssynth.metrics._encoding import resolve_metadata
-from nhssynth.models import MarginalSynthesizer
+from nhssynth.synthesizers import MarginalSynthesizer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -23,9 +23,9 @@ import torch
 
 from nhssynth import DPVAESynthesizer, TableEncoder
 from nhssynth.datasets import load_example
-from nhssynth.models.losses import SpanLayout
-from nhssynth.models.networks import VAENetwork
-from nhssynth.models.training import vae_losses
+from nhssynth.synthesizers.vae.losses import SpanLayout
+from nhssynth.synthesizers.vae.networks import VAENetwork
+from nhssynth.synthesizers.vae.training import vae_losses
 from nhssynth.privacy.dpsgd import GaussianNoise, add_noise, ghost_clipped_gradients, poisson_batch_indices
 
 warnings.simplefilter("ignore")

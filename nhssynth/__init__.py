@@ -8,14 +8,14 @@
 """
 import logging as _logging
 
-from .encoding import TableEncoder
+from ._version import __version__
+from .encoders import TableEncoder
 from .exceptions import (EncodingError, MetadataError, NonPrivateOperationWarning, NotFittedError,
                          PrivacyBudgetError)
 from .metadata import ColumnMetadata, Metadata
-from .models import DPVAESynthesizer
+from .synthesizers import DPVAESynthesizer, MarginalSynthesizer
 from .pipeline import SynthesisPipeline, make_synthesis_pipeline
 
-__version__ = "0.1.0"
 
 _logging.getLogger("nhssynth").addHandler(_logging.NullHandler())
 
@@ -23,6 +23,7 @@ __all__ = [
     "ColumnMetadata",
     "DPVAESynthesizer",
     "EncodingError",
+    "MarginalSynthesizer",
     "Metadata",
     "MetadataError",
     "NonPrivateOperationWarning",

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from .base import OutputSpan
 from .exceptions import NhssynthError
@@ -35,7 +36,7 @@ from .metadata import ColumnMetadata, Metadata
 __all__ = ["save_synthesizer", "load_synthesizer", "ModelFileError", "to_jsonable", "from_jsonable"]
 
 FORMAT = "nhssynth-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the network's class is saved with its config
 _ALLOWED_TYPES = {"numpy": {"float64", "float32", "int64", "int32", "bool_", "object_"},
                   "builtins": {"float", "int", "bool", "str", "object"}}
 
@@ -219,9 +220,10 @@ def _sha256(path: Path) -> str:
 
 
 def save_synthesizer(model: BaseEstimator, path: str | os.PathLike) -> Path:
-    """Save a fitted synthesizer to the directory ``path`` (created; files replaced atomically)."""
-    from sklearn.utils.validation import check_is_fitted
+    """Save a fitted synthesizer to the directory ``path`` (created; files replaced atomically).
 
+    A torch network in ``model.network_`` is saved as its ``state_dict`` with its class and
+    ``config`` (constructor arguments), so any nhssynth network class can be rebuilt."""
     check_is_fitted(model)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -236,10 +238,8 @@ def save_synthesizer(model: BaseEstimator, path: str | os.PathLike) -> Path:
         doc = {"format": FORMAT, "version": FORMAT_VERSION,
                "estimator": to_jsonable(model, skip=("network_",)),
                "network": None if network is None else {
-                   "n_features": network.n_features, "n_continuous": network.n_continuous,
-                   "latent_dim": network.latent_dim,
-                   "hidden_dims": [layer.out_features for layer in network.encoder.layers[:-1]],
-                   "weights_sha256": weights_sha}}
+                   "class": f"{type(network).__module__}:{type(network).__qualname__}",
+                   "config": network.config, "weights_sha256": weights_sha}}
         (tmp / "model.json").write_text(json.dumps(doc, allow_nan=False), encoding="utf-8")
         for name in ("weights.pt", "model.json"):  # model.json last: its presence marks completion
             if (tmp / name).exists():
@@ -256,8 +256,6 @@ def load_synthesizer(path: str | os.PathLike, expected_class: type | None = None
         Missing files, an unknown format, a class outside nhssynth, or weights whose checksum
         does not match (tampered or truncated file).
     """
-    from .models.networks import VAENetwork
-
     path = Path(path)
     manifest = path / "model.json"
     if not manifest.exists():
@@ -289,9 +287,12 @@ def load_synthesizer(path: str | os.PathLike, expected_class: type | None = None
                                  f"file was modified or truncated.")
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
-            network = VAENetwork(net_spec["n_features"], net_spec["n_continuous"],
-                                 net_spec["latent_dim"], net_spec["hidden_dims"])
+            network_class = _resolve_class(net_spec["class"],
+                                           lambda c: issubclass(c, torch.nn.Module))
+            network = network_class(**net_spec["config"])
             network.load_state_dict(state)
+        except ModelFileError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure here means an unusable file
             raise ModelFileError(f"cannot load weights from {str(weights)!r}: {exc}") from None
         device = getattr(model, "device", "cpu")

@@ -8,6 +8,9 @@ from typing import Any
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from .encoders.table import TableEncoder
+from .privacy.mechanisms import data_statistics
+
 __all__ = ["SynthesisPipeline", "make_synthesis_pipeline"]
 
 
@@ -75,9 +78,6 @@ class SynthesisPipeline(Pipeline):
         A :class:`~nhssynth.TableEncoder` step reads every statistic its metadata does not
         declare and its ``domains`` do not supply, without DP.
         """
-        from .encoding import TableEncoder
-        from .privacy.mechanisms import data_statistics
-
         leaks: list[str] = []
         for _, t in self.steps[:-1]:
             if isinstance(t, TableEncoder):

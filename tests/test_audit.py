@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from nhssynth.datasets import load_example
-from nhssynth.models import DPVAESynthesizer
+from nhssynth import DPVAESynthesizer
 from nhssynth.privacy.audit import audit, canary_tags, epsilon_lower_bound, make_canaries
 
 

@@ -318,7 +318,7 @@ def test_interrupted_model_step_leaves_no_complete_looking_run(workdir, capsys, 
     rc, _, err = run_cli(workdir, "dataloader", "-d", "bare", "-e", "interrupt", "--seed", "0",
                          "--no-encode", capsys=capsys)
     assert rc == 0, err
-    from nhssynth.models import MarginalSynthesizer
+    from nhssynth.synthesizers import MarginalSynthesizer
 
     def boom(self, *a, **k):
         raise KeyboardInterrupt

@@ -6,7 +6,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from nhssynth import DPVAESynthesizer, NonPrivateOperationWarning
 from nhssynth.datasets import load_example
-from nhssynth.models import MarginalSynthesizer
+from nhssynth.synthesizers import MarginalSynthesizer
 from nhssynth.utils.estimator_checks import generator_checks
 
 FAST = dict(max_epochs=2, batch_size=8, hidden_dims=(8,), latent_dim=2, random_state=0)

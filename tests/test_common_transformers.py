@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from nhssynth.encoding import TableEncoder
+from nhssynth import TableEncoder
 from nhssynth.transformers import (CategoricalEncoder, DatetimeEncoder, GMMEncoder, MinMaxEncoder,
                                    MissingIndicatorEncoder)
 

@@ -5,9 +5,9 @@ import torch
 from torch.func import grad, vmap
 
 from nhssynth.base import OutputSpan
-from nhssynth.models.losses import SpanLayout, kl_divergence, reconstruction_loss
-from nhssynth.models.networks import VAENetwork
-from nhssynth.models.training import vae_losses
+from nhssynth.synthesizers.vae.losses import SpanLayout, kl_divergence, reconstruction_loss
+from nhssynth.synthesizers.vae.networks import VAENetwork
+from nhssynth.synthesizers.vae.training import vae_losses
 from nhssynth.privacy.dpsgd import GaussianNoise, add_noise, ghost_clipped_gradients, poisson_batch_indices
 
 SPANS = [OutputSpan("a", "continuous", 0, 1), OutputSpan("a", "softmax", 1, 3, "mode"),

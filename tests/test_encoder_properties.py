@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nhssynth.encoding import TableEncoder
+from nhssynth import TableEncoder
 
 from .test_encoding import assert_frames_match
 

@@ -9,7 +9,7 @@ import pytest
 
 from nhssynth.base import OutputSpan
 from nhssynth.datasets import load_example
-from nhssynth.encoding import TableEncoder
+from nhssynth import TableEncoder
 from nhssynth.exceptions import EncodingError, MetadataError
 from nhssynth.metadata import ColumnMetadata, Metadata
 from nhssynth.transformers import GMMEncoder
@@ -207,7 +207,7 @@ def test_missing_impute_and_drop(caplog):
     md = (Metadata.from_dataframe(df).update("a", missing="impute")
           .update("c", missing="impute").update("d", missing="drop"))
     enc = TableEncoder(md, dtype="float64", random_state=0)
-    with caplog.at_level(logging.WARNING, logger="nhssynth.encoding"):
+    with caplog.at_level(logging.WARNING, logger="nhssynth.encoders.table"):
         Z = enc.fit(df).transform(df)
     assert "dropped 1 of 4 rows" in caplog.text and "'d'" in caplog.text
     assert Z.shape[0] == 3

@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 from nhssynth import Metadata, NonPrivateOperationWarning, NotFittedError
 from nhssynth.metrics import column_shapes
-from nhssynth.models import MarginalSynthesizer
+from nhssynth.synthesizers import MarginalSynthesizer
 
 from .test_metrics_data import make_table
 
@@ -130,7 +130,7 @@ def test_sklearn_estimator_checks():
 def test_sample_without_seed_leaves_numpy_global_rng_alone():
     import numpy as np
     import pandas as pd
-    from nhssynth.models import MarginalSynthesizer
+    from nhssynth.synthesizers import MarginalSynthesizer
 
     df = pd.DataFrame({"x": np.arange(50, dtype=float), "c": ["a", "b"] * 25})
     synth = MarginalSynthesizer(random_state=0).fit(df)

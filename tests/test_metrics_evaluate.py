@@ -3,7 +3,7 @@ import pytest
 
 from nhssynth import Metadata
 from nhssynth.metrics import evaluate
-from nhssynth.models import MarginalSynthesizer
+from nhssynth.synthesizers import MarginalSynthesizer
 
 from .test_metrics_data import make_table
 

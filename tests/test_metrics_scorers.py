@@ -4,7 +4,7 @@ from sklearn.model_selection import GridSearchCV
 
 from nhssynth import Metadata
 from nhssynth.metrics import get_scorer, get_scorer_names
-from nhssynth.models import MarginalSynthesizer
+from nhssynth.synthesizers import MarginalSynthesizer
 
 from .test_metrics_data import make_table
 

@@ -7,9 +7,9 @@ import pytest
 
 from nhssynth import DPVAESynthesizer, Metadata
 from nhssynth.base import OutputSpan
-from nhssynth.models.marginals import (PairMarginal, cap_weights, coarse_groups, column_bins,
-                                       noisy_pair_marginals, rake_factors, rake_weights,
-                                       select_pairs)
+from nhssynth.calibration.pairs import PairMarginal, coarse_groups, noisy_pair_marginals, select_pairs
+from nhssynth.calibration.raking import cap_weights, rake_factors, rake_weights
+from nhssynth.calibration.marginals import column_bins
 
 
 def _categorical_spans(widths):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from nhssynth import Metadata, NonPrivateOperationWarning, PrivacyBudgetError
-from nhssynth.models import DPVAESynthesizer
+from nhssynth import DPVAESynthesizer
 from nhssynth.privacy.accounting import compose_epsilon
 from nhssynth.privacy.budget import PrivacyBudget
 

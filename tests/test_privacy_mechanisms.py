@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nhssynth import Metadata, NonPrivateOperationWarning
-from nhssynth.models import DPVAESynthesizer
+from nhssynth import DPVAESynthesizer
 from nhssynth.privacy.budget import PrivacyBudget
 from nhssynth.privacy.mechanisms import dp_preprocess, estimate_domains, public_metadata
 

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhssynth.base import OutputSpan
-from nhssynth.models.marginals import ValueBins, column_bins
-from nhssynth.models.quantile_matching import (QuantileMap, apply_quantile_maps,
+from nhssynth.calibration.marginals import ValueBins, column_bins
+from nhssynth.calibration.quantile_matching import (QuantileMap, apply_quantile_maps,
                                                fit_quantile_maps, inverse_cdf)
 from nhssynth.transformers import GMMEncoder
 

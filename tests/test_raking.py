@@ -6,9 +6,10 @@ from hypothesis import strategies as st
 from scipy.optimize import minimize
 
 from nhssynth.base import OutputSpan
-from nhssynth.models.marginals import (column_bins, decoder_bias, inclusion_probabilities,
-                                       noisy_marginals, pps_select, project_counts, rake_factors,
-                                       rake_select, rake_weights)
+from nhssynth.calibration.marginals import column_bins, noisy_marginals
+from nhssynth.synthesizers.vae.init import decoder_bias
+from nhssynth.calibration.raking import inclusion_probabilities, pps_select, rake_factors, rake_select, rake_weights
+from nhssynth.privacy.mechanisms import project_counts
 
 
 @settings(max_examples=60, deadline=None)

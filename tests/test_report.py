@@ -7,9 +7,10 @@ from html.parser import HTMLParser
 import pytest
 
 from nhssynth import Metadata
-from nhssynth.metrics import evaluate, write_report
-from nhssynth.models import MarginalSynthesizer
-from nhssynth.plotting import (plot_correlation_difference, plot_dcr, plot_epsilon_curve,
+from nhssynth.metrics import evaluate
+from nhssynth.reporting import write_report
+from nhssynth.synthesizers import MarginalSynthesizer
+from nhssynth.reporting.plots import (plot_correlation_difference, plot_dcr, plot_epsilon_curve,
                                plot_marginals, save_figure)
 
 from .test_metrics_data import make_table
@@ -50,7 +51,7 @@ def _check_self_contained(text):
 
 def test_single_report_content(results, tmp_path):
     res = next(iter(results.values()))
-    path = res.to_html(tmp_path / "report.html", dataset="toy")
+    path = write_report(res, tmp_path / "report.html", dataset="toy")
     text = path.read_text(encoding="utf-8")
     _check_self_contained(text)
     for needle in ("Dataset", "Privacy statement", "ε = 0.500", "Where the budget was spent",

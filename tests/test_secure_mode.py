@@ -6,7 +6,7 @@ import torch
 from scipy import stats
 
 from nhssynth import Metadata
-from nhssynth.models import DPVAESynthesizer
+from nhssynth import DPVAESynthesizer
 from nhssynth.privacy.dpsgd import GaussianNoise
 from nhssynth.privacy.secure import SecureGaussian, secure_uniform
 

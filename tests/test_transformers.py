@@ -8,7 +8,7 @@ import pytest
 from nhssynth.exceptions import EncodingError
 from nhssynth.transformers import (CategoricalEncoder, DatetimeEncoder, GMMEncoder, MinMaxEncoder,
                                    MissingIndicatorEncoder)
-from nhssynth.transformers.numeric import decimals_hold, finalize_numeric
+from nhssynth.encoders.numeric import decimals_hold, finalize_numeric
 
 
 @pytest.fixture

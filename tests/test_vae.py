@@ -6,7 +6,7 @@ import pytest
 
 from nhssynth import Metadata, MetadataError, NonPrivateOperationWarning, PrivacyBudgetError
 from nhssynth.datasets import load_example
-from nhssynth.models import DPVAESynthesizer
+from nhssynth import DPVAESynthesizer
 
 TINY = dict(max_epochs=3, batch_size=64, hidden_dims=(32,), latent_dim=4, random_state=0)
 
@@ -166,8 +166,8 @@ def test_verbose_progress_bar_and_logging(support_small, support_metadata, capsy
 
 def test_large_samples_are_raked_in_chunks_that_each_match_the_marginals(
         support_small, support_metadata, monkeypatch):
-    import nhssynth.models.vae as vae_module
-    from nhssynth.models.marginals import column_bins
+    import nhssynth.synthesizers.vae.estimator as vae_module
+    from nhssynth.calibration.marginals import column_bins
 
     synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, **TINY).fit(support_small)
     one_chunk = synth.sample_encoded(3_000, random_state=0)
@@ -192,7 +192,7 @@ def test_large_samples_are_raked_in_chunks_that_each_match_the_marginals(
 
 
 def test_non_private_fit_takes_exact_marginals_and_rakes_to_them(support_small, support_metadata):
-    from nhssynth.models.marginals import column_bins
+    from nhssynth.calibration.marginals import column_bins
 
     synth = DPVAESynthesizer(epsilon=None, allow_non_private=True, **TINY).fit(support_small)
     Z = synth.encoder_.transform(support_small)
@@ -213,8 +213,8 @@ def test_non_private_fit_takes_exact_marginals_and_rakes_to_them(support_small, 
 def test_decoder_starts_at_the_released_marginals_and_one_mode_sd(support_small, support_metadata):
     import torch
 
-    from nhssynth.models.losses import squash_log_scale
-    from nhssynth.models.marginals import _columns
+    from nhssynth.synthesizers.vae.losses import squash_log_scale
+    from nhssynth.calibration.marginals import columns_of
 
     # a learning rate too small to move the weights shows the initial decoder
     synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, learning_rate=1e-12,
@@ -224,7 +224,7 @@ def test_decoder_starts_at_the_released_marginals_and_one_mode_sd(support_small,
     scale = torch.exp(squash_log_scale(bias[width:]))
     np.testing.assert_allclose(scale.numpy(), 0.25, rtol=1e-4)
     assert synth.value_bins_  # numeric columns without declared bounds get value bins
-    for col, p in zip(_columns(synth.output_spans_), synth.marginals_):
+    for col, p in zip(columns_of(synth.output_spans_), synth.marginals_):
         if col.name in synth.value_bins_:
             n_value = len(p) - int(col.missing is not None)
             observed = p[:n_value] / p[:n_value].sum()

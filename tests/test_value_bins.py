@@ -7,8 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhssynth.base import OutputSpan
-from nhssynth.models.marginals import (ValueBins, cap_weights, column_bins, decoder_bias,
-                                       rake_factors, rake_select, value_cuts)
+from nhssynth.calibration.marginals import ValueBins, column_bins, value_cuts
+from nhssynth.calibration.raking import cap_weights, rake_factors, rake_select
+from nhssynth.synthesizers.vae.init import decoder_bias
 from nhssynth.transformers import GMMEncoder
 
 

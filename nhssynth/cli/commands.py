@@ -13,23 +13,31 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
+from ..datasets import load_example
+from ..encoders.table import TableEncoder
+from ..io import save_synthesizer
 from ..metadata import Metadata
+from ..metrics import dcr, evaluate
+from ..reporting import write_report
+from ..reporting.plots import plot_correlation_difference, plot_dcr, plot_marginals, save_figure
+from ..synthesizers.marginal import MarginalSynthesizer
+from ..synthesizers.vae import DPVAESynthesizer
 from .config import ConfigError
-from .experiment import Layout, RunSpec, derive_seed, expand_runs
-from .files import (atomic_dir, atomic_path, from_json_float, read_json, write_csv, write_json,
+from .dashboard import plot_sweep
+from .experiment import HEADLINE, Layout, RunSpec, collect_results, derive_seed, expand_runs
+from .files import (atomic_dir, atomic_path, read_json, write_csv, write_json,
                     write_npy, write_text)
 
 __all__ = ["Console", "dataset_key", "run_dataloader", "run_model", "run_evaluation",
-           "run_plotting", "load_split", "collect_results", "HEADLINE"]
+           "run_plotting", "load_split"]
 
 _EXTENSIONS = (".csv", ".csv.gz", ".parquet", ".pq")
 _METADATA_NAMES = ("{}.yaml", "{}.yml", "{}_metadata.yaml", "{}_metadata.yml")
-HEADLINE = ("fidelity", "quality", "utility", "privacy", "detection")
 
 
 class Console:
@@ -129,7 +137,6 @@ def _read_table(path: Path, metadata: Metadata | None) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 def run_dataloader(cfg: Mapping, console: Console) -> dict:
     """Read and validate the dataset, split off a holdout, fit the encoder, save artefacts."""
-    from ..encoding import TableEncoder
 
     if cfg["dataset"] is None:
         raise ConfigError("no dataset given: pass --dataset NAME (a file in --data-dir, a path, "
@@ -140,7 +147,6 @@ def run_dataloader(cfg: Mapping, console: Console) -> dict:
     layout = Layout(cfg["experiments_dir"], cfg["experiment_name"], key)
     t0 = time.perf_counter()
     if cfg["dataset"] == "example" and not Path("example").is_file():
-        from ..datasets import load_example
         df, metadata = load_example(return_metadata=True)
         meta_source, source = "bundled", "nhssynth.datasets.load_example()"
         if cfg["metadata"] is not None:
@@ -242,10 +248,8 @@ def _data_dir(cfg: Mapping) -> Path:
 def _build(spec: RunSpec, metadata: Metadata, verbose: bool):
     kw = spec.kwargs
     if spec.architecture == "Marginal":
-        from ..models import MarginalSynthesizer
         return MarginalSynthesizer(epsilon=kw["epsilon"], bins=kw["bins"], metadata=metadata,
                                    random_state=spec.fit_seed)
-    from ..models import DPVAESynthesizer
     common = dict(max_epochs=kw["max_epochs"], batch_size=kw["batch_size"],
                   hidden_dims=tuple(kw["hidden_dims"]), latent_dim=kw["latent_dim"],
                   learning_rate=kw["learning_rate"], metadata=metadata, verbose=verbose,
@@ -277,7 +281,6 @@ def _privacy(est, spec: RunSpec) -> dict:
 
 
 def _save_model(est, path: Path) -> None:
-    from ..io import save_synthesizer
     with atomic_dir(path) as tmp:
         save_synthesizer(est, tmp)
 
@@ -329,7 +332,6 @@ def run_model(cfg: Mapping, console: Console) -> list[dict]:
 # --------------------------------------------------------------------------------------------
 def run_evaluation(cfg: Mapping, console: Console) -> list[dict]:
     """Evaluate every completed run of the dataset; write evaluation files and HTML reports."""
-    from ..metrics import evaluate, write_report
 
     data_dir = _data_dir(cfg)
     metadata, train, holdout, info = load_split(data_dir)
@@ -375,36 +377,11 @@ def run_evaluation(cfg: Mapping, console: Console) -> list[dict]:
     return out
 
 
-def collect_results(data_dir: Path) -> pd.DataFrame:
-    """One row per completed run of a dataset: parameters, epsilon and headline scores."""
-    rows = []
-    for run_dir in Layout(data_dir.parent.parent, data_dir.parent.name).completed_runs(data_dir):
-        run = read_json(run_dir / "run.json")
-        row: dict[str, Any] = {"run": run["name"], "architecture": run["architecture"],
-                               "repeat": run["repeat"],
-                               "epsilon_budget": from_json_float(run.get("epsilon_budget")),
-                               "epsilon_spent": from_json_float(run.get("epsilon_spent"))}
-        for k, v in run["params"].items():
-            if k not in ("epsilon",):
-                row[k] = "x".join(map(str, v)) if isinstance(v, list) else v
-        ev_path = run_dir / "evaluation.json"
-        ev = read_json(ev_path) if ev_path.is_file() else None
-        for k in HEADLINE:
-            row[k] = from_json_float((ev or {}).get("summary", {}).get(k))
-        row["evaluated"] = ev is not None
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 # --------------------------------------------------------------------------------------------
 # plotting
 # --------------------------------------------------------------------------------------------
 def run_plotting(cfg: Mapping, console: Console) -> list[Path]:
     """Figures per run (marginals, pair differences, DCR) and the dataset's epsilon sweep."""
-    from ..metrics import dcr
-    from ..plotting import (plot_correlation_difference, plot_dcr, plot_marginals,
-                            save_figure)
-    from .dashboard import plot_sweep
 
     data_dir = _data_dir(cfg)
     metadata, train, holdout, info = load_split(data_dir)

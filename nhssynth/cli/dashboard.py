@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .experiment import Layout
+from .._version import __version__
+from ..reporting.plots import figure_to_bytes
+from .experiment import HEADLINE, Layout, collect_results
 from .files import read_json, write_text
 
 __all__ = ["plot_sweep", "build_index", "make_server", "serve"]
@@ -64,7 +66,6 @@ def plot_sweep(frame: pd.DataFrame, metrics: tuple[str, ...] = _METRICS) -> Figu
 
 
 def _png_uri(fig: Figure) -> str:
-    from ..plotting import figure_to_bytes
     return "data:image/png;base64," + base64.b64encode(figure_to_bytes(fig)).decode("ascii")
 
 
@@ -104,8 +105,6 @@ def _score_cell(v: Any) -> str:
 
 
 def _dataset_section(root: Path, data_dir: Path) -> str:
-    from .commands import HEADLINE, collect_results
-
     info = read_json(data_dir / "dataloader.json")
     frame = collect_results(data_dir)
     key = html.escape(data_dir.name)
@@ -140,7 +139,6 @@ def _dataset_section(root: Path, data_dir: Path) -> str:
 
 def build_index(root: str | Path, *, title: str | None = None) -> Path:
     """Write ``<root>/index.html`` comparing every run of every dataset in the experiment."""
-    from .. import __version__
 
     root = Path(root)
     layout = Layout(root.parent, root.name)

@@ -22,10 +22,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 
 from .config import ARCHITECTURES, ConfigError, slug
+from .files import from_json_float, read_json
 
-__all__ = ["Layout", "RunSpec", "expand_runs", "derive_seed", "latest_experiment"]
+__all__ = ["Layout", "RunSpec", "expand_runs", "derive_seed", "latest_experiment", "collect_results",
+           "HEADLINE"]
 
 _SHORT = {"epsilon": "eps", "delta": "delta", "max_epochs": "ep", "batch_size": "bs",
           "hidden_dims": "h", "latent_dim": "z", "learning_rate": "lr", "bins": "bins"}
@@ -142,3 +145,27 @@ def latest_experiment(experiments_dir: str | Path) -> str | None:
     if not dirs:
         return None
     return max(dirs, key=lambda p: (p.stat().st_mtime, p.name)).name
+
+
+HEADLINE = ("fidelity", "quality", "utility", "privacy", "detection")
+
+
+def collect_results(data_dir: Path) -> pd.DataFrame:
+    """One row per completed run of a dataset: parameters, epsilon and headline scores."""
+    rows = []
+    for run_dir in Layout(data_dir.parent.parent, data_dir.parent.name).completed_runs(data_dir):
+        run = read_json(run_dir / "run.json")
+        row: dict[str, Any] = {"run": run["name"], "architecture": run["architecture"],
+                               "repeat": run["repeat"],
+                               "epsilon_budget": from_json_float(run.get("epsilon_budget")),
+                               "epsilon_spent": from_json_float(run.get("epsilon_spent"))}
+        for k, v in run["params"].items():
+            if k not in ("epsilon",):
+                row[k] = "x".join(map(str, v)) if isinstance(v, list) else v
+        ev_path = run_dir / "evaluation.json"
+        ev = read_json(ev_path) if ev_path.is_file() else None
+        for k in HEADLINE:
+            row[k] = from_json_float((ev or {}).get("summary", {}).get(k))
+        row["evaluated"] = ev is not None
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -12,6 +12,18 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
+import yaml
+
+from .._version import __version__
+from ..exceptions import NhssynthError
+from . import commands
+from .commands import Console
+from .config import (OPTION_BY_KEY, OPTIONS, SECTIONS, ConfigError, config_to_yaml, find_config,
+                     load_config_file, resolve_config)
+from .dashboard import build_index, serve
+from .experiment import Layout, collect_results, expand_runs, latest_experiment
+from .files import read_json, write_text
+
 __all__ = ["main", "build_parser"]
 
 PROG = "nhssynth"
@@ -111,8 +123,6 @@ def _add_option(group, opt) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``nhssynth`` argument parser (every option defaults to 'not given')."""
-    from .. import __version__
-    from .config import OPTION_BY_KEY, OPTIONS, SECTIONS
 
     parser = _Parser(prog=PROG, description=_DESCRIPTION, epilog=_EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,9 +167,7 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nhssynth`` console script; returns the exit status."""
-    import yaml
 
-    from ..exceptions import NhssynthError
 
     parser = build_parser()
     try:
@@ -185,9 +193,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .commands import Console
-    from .config import OPTION_BY_KEY, find_config, load_config_file, resolve_config
-    from .experiment import expand_runs, latest_experiment
 
     console = Console(quiet=bool(getattr(args, "quiet", False)),
                       debug=bool(getattr(args, "debug", False)))
@@ -211,14 +216,11 @@ def _run(args: argparse.Namespace) -> int:
     if "model" in steps:
         expand_runs(cfg["model"], cfg["seed"])  # fail early on a bad grid
     if "dataloader" in steps and cfg["dataset"] is None:
-        from .config import ConfigError
         raise ConfigError("no dataset given: pass --dataset NAME (a file in --data-dir, a path, "
                           "or 'example' for the bundled SUPPORT2 table).")
     root = Path(cfg["experiments_dir"]) / cfg["experiment_name"]
     saved = None
     if hasattr(args, "save_config"):
-        from .config import config_to_yaml
-        from .files import write_text
         saved = Path(args.save_config) if args.save_config else root / "config.yaml"
         write_text(saved, config_to_yaml(cfg))
     t0 = time.perf_counter()
@@ -228,16 +230,12 @@ def _run(args: argparse.Namespace) -> int:
         touched = _run_steps(cfg, steps, console)
     _summary(cfg, command, steps, touched, saved, time.perf_counter() - t0, console)
     if "dashboard" in steps and cfg["dashboard"]["serve"]:
-        from .dashboard import serve
         serve(root, cfg["dashboard"]["host"], cfg["dashboard"]["port"],
               announce=lambda m: print(m, flush=True))
     return 0
 
 
 def _run_steps(cfg: dict, steps: list[str], console) -> list[Path]:
-    from . import commands
-    from .dashboard import build_index
-    from .experiment import Layout
 
     touched: list[Path] = []
     for step in steps:
@@ -273,8 +271,6 @@ def _f(x: Any, digits: int = 3) -> str:
 def _summary(cfg: dict, command: str, steps: list[str], touched: list[Path], saved: Path | None,
              seconds: float, console) -> None:
     """The one-screen summary: where files went, epsilon spent, headline scores."""
-    from .commands import collect_results
-    from .files import read_json
 
     root = Path(cfg["experiments_dir"]) / cfg["experiment_name"]
     lines = ["", f"nhssynth {command}: done in {seconds:.1f} s (seed {cfg['seed']})",

@@ -1,5 +1,6 @@
 """Evaluation of synthetic data: fidelity, utility and privacy metrics, scorers for model
-selection, ``evaluate`` (tidy table + summary, with baselines) and the HTML report.
+selection, ``evaluate`` (tidy table + summary, with baselines); the HTML report is
+:mod:`nhssynth.reporting`.
 
 All scores are in [0, 1] and 1 is ideal unless stated (the DCR share's ideal is 0.5); see
 ``docs/evaluation.md``.
@@ -8,7 +9,6 @@ from .evaluation import METRIC_INFO, EvaluationResult, evaluate
 from .fidelity import (column_pair_trends, column_shapes, coverage, detection, ks_complement,
                        missing_similarity, relationship_score, tv_complement)
 from .privacy import dcr, dcr_share, exact_copy_rate, membership_inference, nearest_distances, nndr
-from .report import render_report, write_report
 from .scorers import SyntheticDataScorer, get_scorer, get_scorer_names
 from .utility import tstr
 
@@ -16,6 +16,6 @@ __all__ = [
     "EvaluationResult", "METRIC_INFO", "SyntheticDataScorer", "column_pair_trends",
     "column_shapes", "coverage", "dcr", "dcr_share", "detection", "evaluate", "exact_copy_rate",
     "get_scorer", "get_scorer_names", "ks_complement", "membership_inference",
-    "missing_similarity", "nearest_distances", "nndr", "relationship_score", "render_report",
-    "tstr", "tv_complement", "write_report",
+    "missing_similarity", "nearest_distances", "nndr", "relationship_score",
+    "tstr", "tv_complement",
 ]

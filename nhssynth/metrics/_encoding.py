@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import MetadataError
+from .._values import numeric_values
 from ..metadata import ColumnMetadata, Metadata, as_metadata
 
 __all__ = ["resolve_metadata", "check_frames", "numeric_values", "category_codes",
@@ -39,7 +40,6 @@ def limit_threads():
 
 
 _SQRT_HALF = np.float32(np.sqrt(0.5))
-_EPOCH = pd.Timestamp(0, tz="UTC")
 
 
 def resolve_metadata(metadata: Any, real: pd.DataFrame) -> Metadata:
@@ -68,25 +68,6 @@ def model_columns(metadata: Metadata) -> list[ColumnMetadata]:
 
 def is_numeric_kind(col: ColumnMetadata) -> bool:
     return col.kind in ("continuous", "integer", "datetime")
-
-
-def numeric_values(s: pd.Series, col: ColumnMetadata) -> np.ndarray:
-    """Float64 view of a numeric, boolean or datetime column (NaN where missing).
-
-    Datetimes become seconds since 1970-01-01 UTC (naive datetimes are read as UTC).
-    """
-    if col.kind == "datetime":
-        if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            dt = s.dt.tz_convert("UTC") if getattr(s.dtype, "tz", None) is not None \
-                else s.dt.tz_localize("UTC")
-        else:
-            dt = pd.to_datetime(s, format=col.datetime_format, errors="coerce", utc=True)
-        return (dt - _EPOCH).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    if s.dtype == object:
-        s = pd.to_numeric(s, errors="coerce")
-    return s.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _as_plain(s: pd.Series, col: ColumnMetadata) -> pd.Series:

@@ -5,13 +5,13 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..metadata import Metadata
+from ..synthesizers.marginal import MarginalSynthesizer
 from ._encoding import check_frames, resolve_metadata
 from .fidelity import (column_pair_trends, column_shapes, coverage, detection, missing_similarity,
                        relationship_score)
@@ -79,7 +79,7 @@ class EvaluationResult:
     table : DataFrame
         Tidy metrics: ``group``, ``metric``, ``column`` ("" for table-level rows; "a | b" for
         pairs), ``value``, ``baseline`` (the same metric for a non-private
-        :class:`~nhssynth.models.MarginalSynthesizer`, independent columns), ``holdout`` (the
+        :class:`~nhssynth.synthesizers.MarginalSynthesizer`, independent columns), ``holdout`` (the
         same metric for real holdout rows in place of synthetic ones: what real data scores),
         ``ideal``.
     summary : dict
@@ -117,11 +117,6 @@ class EvaluationResult:
     def epsilon(self) -> float | None:
         eps = (self.privacy or {}).get("epsilon")
         return None if eps is None else float(eps)
-
-    def to_html(self, path: str | Path, **kwargs: Any) -> Path:
-        """Write a self-contained HTML report (see :func:`nhssynth.metrics.write_report`)."""
-        from .report import write_report
-        return write_report(self, path, **kwargs)
 
 
 def _timed(timings: dict, key: str, func, *args, **kwargs):
@@ -245,7 +240,7 @@ def evaluate(estimator_or_synthetic: Any, real: pd.DataFrame, holdout: pd.DataFr
     n_samples : int, optional
         Rows to sample from an estimator (default ``len(real)``).
     baseline : bool, default True
-        Also fit a non-private :class:`~nhssynth.models.MarginalSynthesizer` (independent
+        Also fit a non-private :class:`~nhssynth.synthesizers.MarginalSynthesizer` (independent
         columns) on ``real`` and evaluate it: the ``baseline`` column.
     name : str, optional
         Label of this result in reports (default: the estimator's class name).
@@ -286,7 +281,6 @@ def evaluate(estimator_or_synthetic: Any, real: pd.DataFrame, holdout: pd.DataFr
     table = _frame(rows)
     base_summary = hold_summary = None
     if baseline:
-        from ..models.marginal import MarginalSynthesizer
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             marg = MarginalSynthesizer(metadata=md, random_state=random_state).fit(real)

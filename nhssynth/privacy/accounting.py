@@ -153,3 +153,78 @@ def solve_noise_multiplier(target_epsilon: float, delta: float, sample_rate: flo
     if accountant == "rdp":
         return upper
     return search(accountant, 0.6 * upper, upper)
+
+
+# --------------------------------------------------------------------------------------------
+# zero-concentrated DP: for mechanisms run once on the whole table
+# --------------------------------------------------------------------------------------------
+# A Gaussian mechanism of L2 sensitivity 1 and noise multiplier z is rho = 1 / (2 z^2)-zCDP,
+# exactly; the exponential mechanism with epsilon e0 is e0^2 / 8-zCDP (bounded range; Cesar and
+# Rogers 2021), i.e. it has the Renyi divergences of a Gaussian with z = 2 / e0.  zCDP composes
+# by adding rho, and rho-zCDP implies (epsilon, delta)-DP with the conversion below.  Generators
+# that select what to measure with the exponential mechanism (AIMSynthesizer) account in zCDP;
+# their ledger entries are (z, 1.0, steps) tuples with z the equivalent Gaussian's.
+
+
+def zcdp_rho(history: History) -> float:
+    """rho of the composition of full-table mechanisms given as ``(z, 1.0, steps)`` entries."""
+    rho = 0.0
+    for z, q, t in history:
+        if t <= 0:
+            continue
+        if q != 1.0:
+            raise PrivacyBudgetError("the zCDP accountant covers full-table mechanisms only "
+                                     f"(sample rate 1), got sample rate {q}.")
+        if z <= 0:
+            return math.inf
+        rho += t / (2.0 * z * z)
+    return rho
+
+
+def zcdp_epsilon(rho: float, delta: float) -> float:
+    """Smallest epsilon such that rho-zCDP implies (epsilon, delta)-DP.
+
+    Uses the conversion through Renyi DP of order ``alpha`` (Balle et al. 2020, as opacus does):
+    ``epsilon = rho alpha + log((alpha - 1) / alpha) - (log delta + log alpha) / (alpha - 1)``,
+    minimised over ``alpha > 1``.
+    """
+    if rho <= 0:
+        return 0.0
+    if not math.isfinite(rho):
+        return math.inf
+    if not 0 < delta < 1:
+        raise PrivacyBudgetError(f"delta must be in (0, 1), got {delta!r}.")
+
+    def eps(alpha: float) -> float:
+        return (rho * alpha + math.log((alpha - 1.0) / alpha)
+                - (math.log(delta) + math.log(alpha)) / (alpha - 1.0))
+
+    # convex in alpha: a coarse log grid, then golden-section refinement around the best point
+    grid = np.exp(np.linspace(math.log(1.0001), math.log(1e7), 400))
+    values = [eps(a) for a in grid]
+    i = int(np.argmin(values))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(60):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if eps(a) < eps(b):
+            hi = b
+        else:
+            lo = a
+    return max(0.0, min(values[i], eps(0.5 * (lo + hi))))
+
+
+def zcdp_rho_for(epsilon: float, delta: float) -> float:
+    """Largest rho whose (epsilon, delta) conversion stays within ``epsilon`` (bisection)."""
+    if not epsilon > 0:
+        raise PrivacyBudgetError(f"epsilon must be > 0, got {epsilon!r}.")
+    lo, hi = 0.0, 1.0
+    while zcdp_epsilon(hi, delta) < epsilon:
+        lo, hi = hi, 2.0 * hi
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if zcdp_epsilon(mid, delta) <= epsilon:
+            lo = mid
+        else:
+            hi = mid
+    return lo

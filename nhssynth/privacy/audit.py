@@ -36,6 +36,9 @@ import pandas as pd
 from scipy import stats
 from scipy.optimize import brentq
 from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from ..metadata import ColumnMetadata, Metadata, as_metadata
 
 __all__ = ["AuditResult", "audit", "canary_tags", "epsilon_lower_bound", "make_canaries"]
 
@@ -121,7 +124,6 @@ def canary_tags(n_canaries: int) -> list[str]:
 
 def _with_canary_column(estimator, X: pd.DataFrame, column: str, n_canaries: int):
     """(estimator with the canary column declared in its metadata, X with "real" in it)."""
-    from ..metadata import ColumnMetadata, Metadata, as_metadata
 
     if column in X.columns:
         raise ValueError(f"canary_column {column!r} is already a column of X.")
@@ -164,7 +166,6 @@ def audit(estimator, X: pd.DataFrame, *, n_canaries: int = 200, guess_fraction: 
         ``score(model, canaries) -> array`` (higher = more likely a member); defaults to
         ``model.score_samples(canaries)``.
     """
-    from sklearn.metrics import roc_auc_score
 
     rng = np.random.default_rng(random_state)
     canaries = make_canaries(X, n_canaries, rng, canary_column)

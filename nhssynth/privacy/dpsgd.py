@@ -20,10 +20,24 @@ from typing import Callable, Iterable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from ..models.networks import LinearRecorder
+from .secure import SecureGaussian
 
-__all__ = ["poisson_batch_indices", "ghost_clipped_gradients", "add_noise", "GaussianNoise"]
+__all__ = ["LinearRecorder", "poisson_batch_indices", "ghost_clipped_gradients", "add_noise", "GaussianNoise"]
+
+
+class LinearRecorder:
+    """Collects ``(layer, input, output)`` of every recorded Linear call during a forward: what
+    :func:`ghost_clipped_gradients` needs (a network passes it through its ``forward``)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[nn.Linear, torch.Tensor, torch.Tensor]] = []
+
+    def linear(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        z = F.linear(x, layer.weight, layer.bias)
+        self.records.append((layer, x, z))
+        return z
 
 
 def poisson_batch_indices(n: int, sample_rate: float, generator: torch.Generator) -> torch.Tensor:
@@ -97,7 +111,6 @@ class GaussianNoise:
         self.secure = secure
         self._secure_rng = None
         if secure:
-            from .secure import SecureGaussian
             self._secure_rng = SecureGaussian()
 
     def __call__(self, shape: torch.Size, std: float, dtype: torch.dtype,

@@ -547,3 +547,141 @@ def publish_encoder_metadata(encoder, domains: dict) -> None:
     encoder.metadata_ = md
     for column in getattr(encoder, "_columns_", []):
         column.meta = md[column.name]
+
+
+# --------------------------------------------------------------------------------------------
+# primitives of the domain release (nhssynth.encoders.domain)
+# --------------------------------------------------------------------------------------------
+_CORE_FALSE = 0.01  # chance that noise alone makes some empty power-of-two bin the core
+_STEP_FALSE = 0.005  # per side: chance that noise alone extends a bound by one more bin
+_WINDOWS = (2, 4, 8)  # runs of adjacent bins of the second look
+
+
+def log_bin_edges() -> np.ndarray:
+    """Edges of the data-independent signed power-of-two bins ``±[2^k, 2^(k+1))``."""
+    return _log_bin_edges()
+
+
+def coarse_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of ``values`` in the bins of ``edges`` (values beyond them in the outer bins)."""
+    return _coarse_counts(values, edges)
+
+
+def search_bounds(noisy: np.ndarray, sigma: float) -> tuple[int, int] | None:
+    """First and last bin of a column's range from noisy counts in the bins of
+    :func:`log_bin_edges`, or None.
+
+    The negative values, the values near zero (the two bins around 0) and the positive values
+    are searched separately (a spike of zeros must not hide values in the hundreds, as in a
+    count of days or a capital gain), each at a third of the false-positive rates below, and
+    the range covers every part found.  Within a signed part the range grows from a *core*
+    outwards, so a lone bin far from the data that clears the noise by chance cannot stretch it:
+
+    1. the core is the fullest bin, if it clears the noise maximum of the part's bins (a chance
+       of ``_CORE_FALSE`` that an empty bin would); otherwise the fullest run of 2, 4 or 8
+       adjacent bins whose sum clears the same test for sums (a wider but sane range: the
+       second look, post-processing of the same counts); otherwise the part is absent;
+    2. each side then takes the next bin while it clears a one-sided test (a false step needs
+       the first empty bin beyond the data to pass: ``_STEP_FALSE``), and then extends over the
+       most significant window of up to 8 bins beyond the bound if its sum clears a test at
+       ``_STEP_FALSE`` (thin tails spread over several bins, e.g. follow-up days 3-2029).
+    """
+    noisy = np.asarray(noisy, dtype=np.float64)
+    middle = noisy.size // 2  # bins middle - 1 and middle hold [-2^-20, 0) and [0, 2^-20)
+    found = []
+    z_zero = float(ndtri(1.0 - _CORE_FALSE / 6.0))
+    found += [i for i in (middle - 1, middle) if noisy[i] > sigma * z_zero]
+    for start, stop in ((0, middle - 1), (middle + 1, noisy.size)):
+        part = _search_part(noisy[start:stop], sigma, 3.0)
+        if part is not None:
+            found += [start + part[0], start + part[1]]
+    if not found:
+        return None
+    return min(found), max(found)
+
+
+def _search_part(noisy: np.ndarray, sigma: float, tests: float) -> tuple[int, int] | None:
+    """Core-and-extend range search of :func:`search_bounds` inside one signed part
+    (false-positive rates divided by ``tests``)."""
+    k = noisy.size
+    if k == 0:
+        return None
+    z_core = float(ndtri(1.0 - _CORE_FALSE / (tests * k)))
+    core = int(np.argmax(noisy))
+    if noisy[core] > sigma * z_core:
+        first = last = core
+    else:
+        z_window = float(ndtri(1.0 - _CORE_FALSE / (tests * k * len(_WINDOWS))))
+        for w in _WINDOWS:
+            sums = np.convolve(noisy, np.ones(w), mode="valid")
+            if not sums.size:
+                return None
+            start = int(np.argmax(sums))
+            if sums[start] > sigma * math.sqrt(w) * z_window:
+                first, last = start, start + w - 1
+                break
+        else:
+            return None
+    z_step = float(ndtri(1.0 - _STEP_FALSE / tests))
+    while first > 0 and noisy[first - 1] > sigma * z_step:
+        first -= 1
+    while last < k - 1 and noisy[last + 1] > sigma * z_step:
+        last += 1
+    z_window = float(ndtri(1.0 - _STEP_FALSE / (tests * _TAIL_WINDOW)))
+    first = _window_extend(noisy[:first][::-1], sigma, z_window, first, -1)
+    last = _window_extend(noisy[last + 1:], sigma, z_window, last, +1)
+    return first, last
+
+
+def _window_extend(beyond: np.ndarray, sigma: float, z: float, index: int, step: int) -> int:
+    """``index`` moved ``step``-wards to the end of the most significant window (at most
+    ``_TAIL_WINDOW`` bins) of ``beyond`` (noisy counts outward from the bound, nearest first),
+    when that window's sum clears ``z`` standard deviations of its noise."""
+    window = beyond[:_TAIL_WINDOW]
+    if not window.size:
+        return index
+    stat = np.cumsum(window) / (sigma * np.sqrt(np.arange(1, window.size + 1)))
+    best = int(np.argmax(stat))
+    return index + step * (best + 1) if stat[best] > z else index
+
+
+def histogram_edges(lo: float, hi: float, n_bins: int, *, integer: bool) -> np.ndarray:
+    """Bin edges over ``[lo, hi]``: whole-integer bins (centred on the integers) for an integer
+    column whose range spans at most ``4 n_bins`` integers, else ``n_bins`` equal bins."""
+    if integer and hi - lo + 1 <= 4 * n_bins:
+        span = hi - lo + 1
+        width = 1 if span <= 2 * n_bins else math.ceil(span / n_bins)
+        return lo - 0.5 + width * np.arange(math.ceil(span / width) + 1, dtype=np.float64)
+    if hi <= lo:
+        hi = lo + 1.0
+    return np.linspace(lo, hi, n_bins + 1)
+
+
+def zoom_range(edges: np.ndarray, noisy: np.ndarray, tau: float, bounds: tuple[float, float], *,
+               integer: bool) -> tuple[float, float] | None:
+    """Range to histogram again at finer resolution, or None (see :func:`_zoom_range`)."""
+    return _zoom_range(edges, noisy, tau, bounds, integer=integer)
+
+
+def spread_beyond(edges_b: np.ndarray, noisy_b: np.ndarray, edges_c: np.ndarray,
+                  beyond: tuple[float, float], threshold: float):
+    """What lies beyond a zoomed range ``edges_c``: each side's noisy count spread over the
+    first histogram's bins on that side (those starting below ``edges_c[0]`` / ending above
+    ``edges_c[-1]``) in proportion to their clipped counts.  Returns, per side,
+    ``(edges, counts, occupied)`` of the spread bins, edges clipped to the zoomed range so
+    that the merged edges increase.  Post-processing of the two releases."""
+    out = []
+    for side, count in (("below", beyond[0]), ("above", beyond[1])):
+        if side == "below":
+            mask = edges_b[:-1] < edges_c[0]
+            e = np.append(edges_b[:-1][mask], edges_c[0]) if mask.any() else np.zeros(0)
+        else:
+            mask = edges_b[1:] > edges_c[-1]
+            e = np.insert(edges_b[1:][mask], 0, edges_c[-1]) if mask.any() else np.zeros(0)
+        shape = np.clip(noisy_b[mask], 0.0, None)
+        if mask.any() and shape.sum() <= 0:
+            shape = np.ones(int(mask.sum()))
+        spread = max(float(count), 0.0) * shape / max(shape.sum(), 1e-300)
+        occupied = spread > 0 if count > threshold else np.zeros(spread.size, dtype=bool)
+        out.append((e, spread, occupied))
+    return out

@@ -1,13 +1,10 @@
-"""Invertible column encoders (scikit-learn transformers).
+"""The column encoders under their public import path (``nhssynth.transformers``).
 
-Each works column by column on a 2-D input and has an exact ``inverse_transform`` (see
-``docs/encoders.md``); :class:`nhssynth.encoding.TableEncoder` routes table columns to them.
+They live in :mod:`nhssynth.encoders`; this module re-exports them so that
+``from nhssynth.transformers import GMMEncoder`` keeps working.
 """
-from .categorical import CategoricalEncoder
-from .datetime import DatetimeEncoder
-from .gmm import GMMEncoder
-from .missing import MissingIndicatorEncoder
-from .numeric import MinMaxEncoder
+from ..encoders import (CategoricalEncoder, DatetimeEncoder, GMMEncoder, MinMaxEncoder,
+                        MissingIndicatorEncoder)
 
 __all__ = ["CategoricalEncoder", "DatetimeEncoder", "GMMEncoder", "MinMaxEncoder",
            "MissingIndicatorEncoder"]

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..base import GeneratorMixin, check_n_samples
 from ..exceptions import NonPrivateOperationWarning
-from ..metrics._encoding import numeric_values
+from .._values import numeric_values
 from ..metadata import ColumnMetadata, as_metadata
 
 __all__ = ["MarginalSynthesizer"]
@@ -128,7 +128,7 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
     Examples
     --------
     >>> from nhssynth.datasets import load_example
-    >>> from nhssynth.models import MarginalSynthesizer
+    >>> from nhssynth.synthesizers import MarginalSynthesizer
     >>> df, md = load_example(return_metadata=True)
     >>> fake = MarginalSynthesizer(epsilon=1.0, metadata=md, random_state=0).fit(df).sample(5, random_state=0)
     >>> list(fake.columns) == list(df.columns)

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..base import OutputSpan
-from .marginals import ValueBins, _columns
+from .marginals import ValueBins, columns_of
 
 __all__ = ["QuantileMap", "inverse_cdf", "fit_quantile_maps", "apply_quantile_maps"]
 
@@ -128,7 +128,7 @@ def _values(Z: np.ndarray, col, vb: ValueBins):
 
 
 def _matched_columns(spans, value_bins, names=None):
-    for j, col in enumerate(_columns(spans)):
+    for j, col in enumerate(columns_of(spans)):
         if (col.name in value_bins and col.soft is not None and col.scalar is not None
                 and (names is None or col.name in names)):
             yield j, col, value_bins[col.name]
@@ -139,7 +139,7 @@ def fit_quantile_maps(Z: np.ndarray, spans: Sequence[OutputSpan], one_way: Seque
                       ) -> dict[str, QuantileMap]:
     """A :class:`QuantileMap` for every value-binned column, from a large draw ``Z`` of the
     generator and the released one-way marginals ``one_way`` (one per column of
-    :func:`~nhssynth.models.marginals.column_bins`).  Post-processing of DP outputs."""
+    :func:`~nhssynth.calibration.marginals.column_bins`).  Post-processing of DP outputs."""
     levels = np.linspace(0.0, 1.0, n_levels)
     maps = {}
     for j, col, vb in _matched_columns(spans, value_bins):

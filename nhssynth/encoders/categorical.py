@@ -74,7 +74,7 @@ class CategoricalEncoder(ColumnEncoderMixin):
     Notes
     -----
     Missing values are not a category here: they raise :class:`EncodingError`.
-    :class:`~nhssynth.encoding.TableEncoder` gives each nullable column a separate
+    :class:`~nhssynth.TableEncoder` gives each nullable column a separate
     ``missing`` indicator instead.  Inverse of arbitrary scores takes the argmax of each group
     (0.5 threshold for binary features); with ``min_frequency=None`` the round trip is exact.
     """

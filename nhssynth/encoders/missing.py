@@ -26,7 +26,7 @@ class MissingIndicatorEncoder(ColumnEncoderMixin):
     value, followed by one ``binary`` indicator per column (1 = missing).  ``inverse_transform``
     puts NaN back wherever the indicator is >= 0.5 (so it also decodes generated scores).
 
-    :class:`~nhssynth.encoding.TableEncoder` applies the same idea to columns of any dtype
+    :class:`~nhssynth.TableEncoder` applies the same idea to columns of any dtype
     (numeric, categorical, datetime; restoring NaN, NaT or pd.NA): a nullable column with
     ``missing="augment"`` gets a ``binary`` span of width 1, role ``"missing"``, right after
     its value block.

@@ -2,7 +2,7 @@
 
 Every encoder works column by column on a 2-D input (``n_samples, n_features``), like
 :class:`sklearn.preprocessing.OneHotEncoder`, so that it is a regular scikit-learn transformer.
-:class:`~nhssynth.encoding.TableEncoder` uses one encoder per table column.
+:class:`~nhssynth.TableEncoder` uses one encoder per table column.
 """
 from __future__ import annotations
 

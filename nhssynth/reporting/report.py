@@ -13,7 +13,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .evaluation import METRIC_INFO, EvaluationResult
+from .._version import __version__
+from ..metrics.evaluation import METRIC_INFO, EvaluationResult
+from .plots import (figure_to_bytes, plot_correlation_difference, plot_dcr, plot_epsilon_curve,
+                    plot_marginals)
 
 __all__ = ["write_report", "render_report"]
 
@@ -54,7 +57,6 @@ def _fmt(x: Any, digits: int = 3) -> str:
 
 
 def _img(fig) -> str:
-    from ..plotting import figure_to_bytes
     data = base64.b64encode(figure_to_bytes(fig, "png", dpi=90)).decode("ascii")
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
@@ -218,7 +220,6 @@ def _glossary() -> str:
 
 
 def _single(res: EvaluationResult, level: int = 2) -> str:
-    from ..plotting import plot_correlation_difference, plot_dcr, plot_marginals
     h = f"h{level}"
     out = [f"<{h}>Summary: {_e(res.name)}</{h}>", _findings(res), _headline(res)]
     out.append(f"<{h}>Privacy statement</{h}>" + _privacy_section(res))
@@ -256,10 +257,6 @@ def render_report(results: EvaluationResult | Sequence[EvaluationResult] | Mappi
     results = list(results)
     if not results:
         raise ValueError("no evaluation result to report.")
-    try:
-        from .. import __version__
-    except ImportError:  # pragma: no cover
-        __version__ = "?"
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [f"<h1>{_e(title)}</h1>",
             f"<p class='note'>Generated {now} by nhssynth {_e(__version__)}"
@@ -271,7 +268,6 @@ def render_report(results: EvaluationResult | Sequence[EvaluationResult] | Mappi
             "glossary at the end explains each metric.</div>",
             "<h2>Dataset</h2>", _dataset_section(results[0])]
     if len(results) > 1:
-        from ..plotting import plot_epsilon_curve
         recs = [{"model": r.name, "epsilon": r.epsilon if r.epsilon is not None else float("nan"),
                  **{k: r.summary.get(k) for k in _HEADLINE if k in r.summary}} for r in results]
         frame = pd.DataFrame(recs)

@@ -14,19 +14,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["LinearRecorder", "MLP", "VAENetwork"]
+from ...privacy.dpsgd import LinearRecorder
 
-
-class LinearRecorder:
-    """Collects ``(layer, input, output)`` of every recorded Linear call during a forward."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[nn.Linear, torch.Tensor, torch.Tensor]] = []
-
-    def linear(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-        z = F.linear(x, layer.weight, layer.bias)
-        self.records.append((layer, x, z))
-        return z
+__all__ = ["MLP", "VAENetwork"]
 
 
 def _linear(layer: nn.Linear, x: torch.Tensor, recorder: LinearRecorder | None) -> torch.Tensor:
@@ -74,8 +64,18 @@ class VAENetwork(nn.Module):
         self.n_features = n_features
         self.n_continuous = n_continuous
         self.latent_dim = latent_dim
+        self.hidden_dims = [int(h) for h in hidden_dims]
+        self.activation = activation
         self.encoder = MLP(n_features, hidden_dims, 2 * latent_dim, activation)
         self.decoder = MLP(latent_dim, list(hidden_dims)[::-1], n_features + n_continuous, activation)
+
+    @property
+    def config(self) -> dict:
+        """Constructor arguments: ``VAENetwork(**net.config)`` builds the same architecture
+        (what :mod:`nhssynth.io` saves next to the weights)."""
+        return {"n_features": self.n_features, "n_continuous": self.n_continuous,
+                "latent_dim": self.latent_dim, "hidden_dims": list(self.hidden_dims),
+                "activation": self.activation}
 
     def reset_parameters(self, generator: torch.Generator) -> None:
         for module in self.modules():

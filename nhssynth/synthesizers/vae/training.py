@@ -9,10 +9,11 @@ from typing import Callable
 
 import torch
 
-from ..privacy.accounting import compose_epsilon
-from ..privacy.dpsgd import GaussianNoise, add_noise, ghost_clipped_gradients, poisson_batch_indices
+from ...privacy.accounting import compose_epsilon
+from ...privacy.dpsgd import (GaussianNoise, LinearRecorder, add_noise, ghost_clipped_gradients,
+                              poisson_batch_indices)
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
-from .networks import LinearRecorder, VAENetwork
+from .networks import VAENetwork
 
 logger = logging.getLogger("nhssynth")
 

@@ -15,18 +15,25 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import GeneratorMixin, OutputSpan, check_n_samples
-from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
-from ..privacy.accounting import check_accountant
-from ..privacy.budget import PrivacyBudget
-from ..privacy.mechanisms import (column_to_float, data_statistics, dp_preprocess,
+from ...base import GeneratorMixin, OutputSpan, check_n_samples
+from ...calibration.marginals import ValueBins, column_bins, noisy_marginals, value_cuts
+from ...calibration.pairs import coarse_groups, noisy_pair_marginals, select_pairs
+from ...calibration.quantile_matching import apply_quantile_maps, fit_quantile_maps
+from ...calibration.raking import rake_factors, rake_select
+from ...encoders.gmm import GMMEncoder
+from ...encoders.table import TableEncoder
+from ...exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
+from ...io import load_synthesizer, save_synthesizer
+from ...metadata import as_metadata
+from ...privacy.accounting import check_accountant
+from ...privacy.budget import PrivacyBudget
+from ...privacy.mechanisms import (column_to_float, data_statistics, dp_preprocess,
                                   publish_encoder_metadata)
-from .losses import LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, squash_log_scale
-from .marginals import (ValueBins, coarse_groups, column_bins, decoder_bias, noisy_marginals,
-                        noisy_pair_marginals, rake_factors, rake_select, select_pairs,
-                        value_cuts)
+from ...privacy.secure import SecureGaussian
+from .init import decoder_bias
+from .losses import (LOG_SCALE_MAX, LOG_SCALE_MIN, SpanLayout, kl_divergence, reconstruction_loss,
+                     squash_log_scale)
 from .networks import VAENetwork
-from .quantile_matching import apply_quantile_maps, fit_quantile_maps
 from .training import DPSettings, train_vae
 
 logger = logging.getLogger("nhssynth")
@@ -79,8 +86,6 @@ def _exact_histograms(frame: pd.DataFrame, metadata, encoder, n_bins: int = 128)
     """Exact ``(centres, counts)`` histograms of the mixture-encoded numeric columns between
     their encoder's bounds (whole-integer bins for integer columns of a short range): what DP
     preprocessing releases with noise, for non-private fits."""
-    from ..transformers import GMMEncoder
-
     out = {}
     for col in metadata:
         enc = encoder.column_encoders_.get(col.name)
@@ -101,8 +106,6 @@ def _exact_histograms(frame: pd.DataFrame, metadata, encoder, n_bins: int = 128)
 def _value_bins(encoder, metadata, histograms: dict) -> dict[str, ValueBins]:
     """Value bins for the DP marginals of every mixture-encoded column with a DP histogram from
     preprocessing (none for declared bounds): equal-mass cuts of that histogram."""
-    from ..transformers import GMMEncoder
-
     out = {}
     decimals = {c.name: c.decimals for c in encoder._columns_}
     for col in metadata:
@@ -533,7 +536,6 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
 
     def _noise_rng(self, seed):
         if self.secure_mode:
-            from ..privacy.secure import SecureGaussian
             return _SecureNumpyLike(SecureGaussian())
         return np.random.default_rng(None if seed is None else seed + 7919)
 
@@ -556,9 +558,6 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
                              self.preprocessing_fraction)
 
     def _fit_encoder(self, X, seed, budget: PrivacyBudget | None, noise_rng):
-        from ..encoding import TableEncoder
-        from ..metadata import as_metadata
-
         if isinstance(X, pd.DataFrame):
             frame = X
             self._input_kind = "dataframe"
@@ -761,7 +760,6 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
         else:
             Z = np.asarray(X, dtype=np.float32)
         layout = SpanLayout(self.output_spans_, self.network_.n_features).to(self.device)
-        from .losses import kl_divergence, reconstruction_loss
         # float64 copy: scores must not depend on how rows are batched (BLAS blocking in float32)
         net = copy.deepcopy(self.network_).double()
         with torch.no_grad():
@@ -813,13 +811,11 @@ class DPVAESynthesizer(GeneratorMixin, BaseEstimator):
 
     def save(self, path) -> None:
         """Save to a directory (weights via ``state_dict``, params/metadata as JSON)."""
-        from ..io import save_synthesizer
         save_synthesizer(self, path)
 
     @classmethod
     def load(cls, path) -> "DPVAESynthesizer":
         """Load a synthesizer saved with :meth:`save` (safe: ``weights_only=True``)."""
-        from ..io import load_synthesizer
         return load_synthesizer(path, cls)
 
     def __sklearn_tags__(self):

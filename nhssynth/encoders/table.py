@@ -34,15 +34,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
 
-from .base import OutputSpan
-from .exceptions import EncodingError, MetadataError, MetadataWarning
-from .metadata import ColumnMetadata, Metadata, as_metadata
-from .transformers._base import spawn_seed
-from .transformers.categorical import CategoricalEncoder
-from .transformers.datetime import DatetimeEncoder
-from .transformers.gmm import GMMEncoder
-from .transformers.missing import missing_mask
-from .transformers.numeric import decimals_hold, finalize_numeric
+from ..base import OutputSpan
+from ..exceptions import EncodingError, MetadataError, MetadataWarning
+from ..metadata import ColumnMetadata, Metadata, as_metadata
+from ._base import spawn_seed
+from .categorical import CategoricalEncoder
+from .datetime import DatetimeEncoder
+from .gmm import GMMEncoder
+from .missing import missing_mask
+from .numeric import decimals_hold, finalize_numeric
 
 __all__ = ["TableEncoder"]
 
@@ -143,7 +143,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
     **Row dropping.** Columns with ``missing="drop"`` make ``fit`` and ``transform`` drop the
     rows where they are missing; each drop is logged at WARNING level on the
-    ``nhssynth.encoding`` logger.  ``transform`` then returns fewer rows than it received.
+    ``nhssynth.encoders.table`` logger.  ``transform`` then returns fewer rows than it received.
     """
 
     def __init__(self, metadata: Metadata | str | Mapping | None = None, *,

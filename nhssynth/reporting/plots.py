@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..metrics._encoding import category_codes, is_numeric_kind, numeric_values, resolve_metadata
+from ..metrics.fidelity import column_pair_trends
+
 __all__ = ["plot_marginals", "plot_correlation_difference", "plot_dcr", "plot_epsilon_curve",
            "save_figure", "figure_to_bytes"]
 
@@ -49,7 +52,6 @@ def plot_marginals(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Any = 
         Histogram bins for numeric and datetime columns (shared by both tables).
     ncols : int, default 4
     """
-    from .metrics._encoding import category_codes, is_numeric_kind, numeric_values, resolve_metadata
 
     md = resolve_metadata(metadata, real)
     cols = [md[c] for c in columns] if columns is not None else \
@@ -105,7 +107,6 @@ def plot_correlation_difference(real: pd.DataFrame | None = None, synthetic: pd.
     computation.
     """
     if pairs is None:
-        from .metrics.fidelity import column_pair_trends
         pairs = column_pair_trends(real, synthetic, metadata)
     names = list(dict.fromkeys(list(pairs["column_1"]) + list(pairs["column_2"])))[:max_columns]
     idx = {n: i for i, n in enumerate(names)}

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..base import OutputSpan
+from ...base import OutputSpan
 
 __all__ = ["SpanLayout", "reconstruction_loss", "kl_divergence"]
 

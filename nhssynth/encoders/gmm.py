@@ -212,7 +212,7 @@ class GMMEncoder(ColumnEncoderMixin):
     scalar of a value is never clipped.  The round-off is about ``1e-16 * (|x| + |mu_k|)``,
     i.e. relative to the column's magnitude, not to ``x`` itself (a value near 0 in a mode
     centred at 1e6 comes back within ~1e-10 absolute).  Rounding to declared decimals (done by
-    :class:`~nhssynth.encoding.TableEncoder`) makes such values exact again.
+    :class:`~nhssynth.TableEncoder`) makes such values exact again.
 
     Examples
     --------

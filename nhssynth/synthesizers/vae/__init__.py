@@ -1,0 +1,9 @@
+"""The DP-VAE: a tabular variational auto-encoder trained with DP-SGD.
+
+``estimator`` holds the scikit-learn estimator, ``networks`` the torch modules, ``losses`` the
+per-span reconstruction and KL terms, ``training`` the (DP-)SGD loop and ``init`` the decoder's
+initialisation from released marginals.
+"""
+from .estimator import DPVAESynthesizer
+
+__all__ = ["DPVAESynthesizer"]
