@@ -8,8 +8,12 @@ privacy-aware encoders never reuse it without spending budget (see ``docs/privac
 """
 from __future__ import annotations
 
+import bz2
+import csv
 import dataclasses
+import gzip
 import io
+import lzma
 import math
 import numbers
 import re
@@ -24,7 +28,8 @@ import yaml
 
 from .exceptions import MetadataError, MetadataWarning
 
-__all__ = ["ColumnMetadata", "Metadata", "KINDS", "MISSING_STRATEGIES"]
+__all__ = ["ColumnMetadata", "Metadata", "KINDS", "MISSING_STRATEGIES", "read_csv_frame",
+           "sniff_delimiter"]
 
 KINDS = ("continuous", "integer", "categorical", "boolean", "datetime", "id")
 MISSING_STRATEGIES = ("augment", "impute", "drop")
@@ -33,6 +38,23 @@ _FORMAT_VERSION = 1
 _ID_NAME = re.compile(r"(^|[_.\s-])(id|no|sno|num|number|key|uuid|guid)$|^id[_.\s-]|^(sno|uuid|guid)$",
                       re.IGNORECASE)
 _MAX_DECIMALS = 6
+# Decimals are inferred from the bulk of a column, not its single worst value: the smallest d such
+# that at least _DECIMALS_SHARE of the values have at most d decimals (one float artefact such as
+# 1.521312232748112 among 4-decimal values must not switch rounding off).
+_DECIMALS_SHARE = (999, 1000)  # 99.9%, as an exact fraction
+# A text column is inferred as kind "id" (an identifier or free text, not modelled) when more than
+# _TEXT_ID_SHARE of its non-missing values are distinct and it has at least _TEXT_ID_MIN_DISTINCT
+# distinct values.  Above that share the average value occurs fewer than twice: nothing repeats
+# enough to be learnt (under DP such rare categories are suppressed anyway), while one-hot
+# encoding costs one feature per distinct value.  The floor keeps small tables' genuine
+# categoricals (a few dozen codes in a few dozen rows: cheap to encode) categorical; they get a
+# MetadataWarning instead.
+_TEXT_ID_SHARE = 0.5
+_TEXT_ID_MIN_DISTINCT = 50
+# candidate CSV delimiters for sniffing, and how much of the file the sniffer reads
+CSV_DELIMITERS = ",;\t|"
+_SNIFF_BYTES = 64 * 1024
+_SNIFF_LINES = 50
 
 
 def _to_builtin(value: Any) -> Any:
@@ -41,6 +63,8 @@ def _to_builtin(value: Any) -> Any:
         return None
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
+    if isinstance(value, str):
+        return str(value)  # numpy.str_ -> str (YAML cannot represent it)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
@@ -220,39 +244,91 @@ def _value_family(v: Any) -> str:
 
 
 def _infer_decimals(values: np.ndarray) -> int | None:
-    """Smallest number of decimals (<= 6) that represents every value, else None.
+    """Decimals that represent the bulk of a float column: the smallest ``d`` (<= 6) such that at
+    least 99.9% of the finite values have at most ``d`` decimals, else None.
 
-    Same criterion as the encoder's check (rounding moves no value by more than 1e-9
-    relative), so inferred decimals are always applied on output.
+    A value "has at most ``d`` decimals" when rounding it to ``d`` decimals moves it by no more
+    than 1e-9 relative (the encoder's criterion).  The few values beyond (float artefacts such as
+    ``1.521312232748112`` in a 4-decimal column) are rounded on output; declare ``decimals`` in
+    the metadata to choose otherwise (``decimals: null`` for no rounding).
     """
     values = values[np.isfinite(values)]
     if values.size == 0:
         return None
+    need_num, need_den = _DECIMALS_SHARE
     scale = np.maximum(np.abs(values), 1e-300)
     for d in range(_MAX_DECIMALS + 1):
-        if np.all(np.abs(np.round(values, d) - values) <= 1e-9 * scale):
+        ok = int(np.count_nonzero(np.abs(np.round(values, d) - values) <= 1e-9 * scale))
+        if ok * need_den >= need_num * values.size:
             return d
     return None
 
 
-def _guess_datetime_format(values: pd.Series) -> str | None:
-    """Return a strftime format that parses *every* string in ``values``, or None."""
+def _guess_datetime_format(values: pd.Series, name: str) -> str | None:
+    """Return a strftime format that parses *every* string in ``values``, or None.
+
+    Raises :class:`MetadataError` when the strings are datetimes with different UTC offsets (a
+    mixture of time zones, e.g. local time across a daylight-saving change).
+    """
     from pandas.tseries.api import guess_datetime_format
 
     first = values.iloc[0]
     if not isinstance(first, str) or len(first) < 6 or not any(ch.isdigit() for ch in first):
         return None
-    fmt = guess_datetime_format(first)
+    fmt = guess_datetime_format(str(first))  # str(): numpy.str_ is rejected
     if fmt is None:
         return None
     try:
         parsed = pd.to_datetime(values, format=fmt, errors="raise")
     except (ValueError, TypeError):
+        if "%z" in fmt and _parses_as_utc(values, fmt):
+            raise MetadataError(_mixed_tz_message(name, "UTC offsets",
+                                                  _offset_examples(values, fmt))) from None
         return None
     # must round-trip exactly, otherwise we would lose information on output
     if not (parsed.dt.strftime(fmt) == values).all():
         return None
     return fmt
+
+
+def _parses_as_utc(values: pd.Series, fmt: str | None) -> bool:
+    """Whether ``values`` parse as datetimes once converted to UTC (so only their zones differ)."""
+    try:
+        pd.to_datetime(values, format=fmt, utc=True, errors="raise")
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _offset_examples(values: pd.Series, fmt: str) -> str:
+    """Up to three values with different UTC offsets."""
+    seen: dict[Any, str] = {}
+    for v in values.drop_duplicates().iloc[:2000]:
+        try:
+            offset = pd.to_datetime(v, format=fmt).utcoffset()
+        except (ValueError, TypeError):
+            continue
+        seen.setdefault(offset, v)
+        if len(seen) == 3:
+            break
+    return ", ".join(repr(v) for v in seen.values())
+
+
+def _mixed_tz_message(name: str, what: str, examples: str) -> str:
+    return (f"column {name!r} mixes time zones ({what}: {examples}); a datetime column needs a "
+            f"single time zone. Convert it first: df[{name!r}] = pd.to_datetime(df[{name!r}], "
+            f"utc=True), then .dt.tz_convert('Europe/London') if you want local time (naive "
+            f"values are read as UTC).")
+
+
+def _check_one_time_zone(nonnull: pd.Series, name: str) -> str | None:
+    """Time zone shared by datetime objects (None if naive); MetadataError if they differ."""
+    zones = {str(tz) if tz is not None else "naive"
+             for tz in (getattr(v, "tzinfo", None) for v in nonnull)}
+    if len(zones) > 1:
+        raise MetadataError(_mixed_tz_message(name, "zones", ", ".join(sorted(zones))))
+    zone = zones.pop()
+    return None if zone == "naive" else zone
 
 
 def _looks_like_id(series: pd.Series, nonnull: pd.Series, name: str) -> bool:
@@ -316,20 +392,41 @@ def infer_column(series: pd.Series, name: str) -> ColumnMetadata:
             f"one type first, e.g. df[{name!r}] = df[{name!r}].astype(str) for a categorical.")
     family = families.pop()
     if family == "datetime":
+        _check_one_time_zone(nonnull, name)
         return ColumnMetadata(name, "datetime", dtype_str, nullable)
+    n_distinct = int(nonnull.nunique())
     if family == "str":
-        fmt = _guess_datetime_format(nonnull)
+        fmt = _guess_datetime_format(nonnull, name)
         if fmt is not None:
             return ColumnMetadata(name, "datetime", dtype_str, nullable, datetime_format=fmt)
-        if _looks_like_id(series, nonnull, name):
+        unique_id = _looks_like_id(series, nonnull, name)
+        if unique_id or _is_near_unique_text(n_distinct, len(nonnull)):
+            if not (unique_id and _ID_NAME.search(name)):  # an id-like name says it all
+                _warn_text_id(name, n_distinct, len(nonnull))
             return ColumnMetadata(name, "id", dtype_str, nullable)
-    cats = sorted({_to_builtin(v) for v in nonnull.unique()}, key=lambda v: (str(type(v)), v))
-    if len(cats) > 0.5 * len(series) and len(series) >= 20:
+    if n_distinct > 0.5 * len(series) and len(series) >= 20:
         warnings.warn(
-            f"column {name!r} has {len(cats)} distinct values in {len(series)} rows; it is treated "
-            f"as categorical. If it is free text or an identifier, drop it or declare kind: id.",
+            f"column {name!r} has {n_distinct} distinct values in {len(series)} rows; it is treated "
+            f"as categorical. If it is free text or an identifier, drop it or declare kind: id "
+            f"(Metadata.from_dataframe(df, kinds={{{name!r}: 'id'}}) or kind: id in the YAML).",
             MetadataWarning, stacklevel=3)
+    cats = sorted({_to_builtin(v) for v in nonnull.unique()}, key=lambda v: (str(type(v)), v))
     return ColumnMetadata(name, "categorical", dtype_str, nullable, categories=cats, domain="data")
+
+
+def _is_near_unique_text(n_distinct: int, n_nonnull: int) -> bool:
+    """The rule for identifiers and free text (see ``_TEXT_ID_SHARE``)."""
+    return n_distinct >= _TEXT_ID_MIN_DISTINCT and n_distinct > _TEXT_ID_SHARE * n_nonnull
+
+
+def _warn_text_id(name: str, n_distinct: int, n_nonnull: int) -> None:
+    warnings.warn(
+        f"column {name!r} has {n_distinct:,} distinct values in {n_nonnull:,} non-missing rows "
+        f"({n_distinct / n_nonnull:.0%}): it looks like an identifier or free text, so it is "
+        f"inferred as kind 'id': not modelled, and synthetic rows get fresh placeholder ids "
+        f"('id-000001', ...). If it is a category, override the kind: "
+        f"Metadata.from_dataframe(df, kinds={{{name!r}: 'categorical'}}) or kind: categorical "
+        f"in the metadata YAML.", MetadataWarning, stacklevel=4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -492,17 +589,33 @@ class Metadata:
         return cls.from_dict(spec)
 
     # -- validation and dtype coercion -----------------------------------------------------
-    def validate(self, df: pd.DataFrame, *, allow_extra: bool = False) -> None:
+    def validate(self, df: pd.DataFrame, *, allow_extra: bool = False,
+                 allow_empty: bool = False) -> None:
         """Check that ``df`` matches this metadata.
+
+        Parameters
+        ----------
+        df : DataFrame
+        allow_extra : bool, default False
+            Accept columns that are not in the metadata (they are ignored).
+        allow_empty : bool, default False
+            Accept a frame with no rows (there is nothing to fit or evaluate on one).
 
         Raises
         ------
         MetadataError
-            Naming the column and the problem: unknown or missing column, a value outside the
-            declared categories or bounds, missing values in a non-nullable column, a value of
-            the wrong type, or infinite values.
+            Naming the column and the problem: an empty frame, unknown or missing column, a
+            value outside the declared categories or bounds, missing values in a non-nullable
+            column, a value of the wrong type, datetimes mixing time zones, or infinite values.
         """
         _check_frame_structure(df, "Metadata.validate")
+        if df.shape[1] == 0 and len(self):
+            raise MetadataError(f"the DataFrame has no columns; the metadata expects "
+                                f"{', '.join(map(repr, self.names[:10]))}"
+                                f"{'...' if len(self) > 10 else ''}.")
+        if df.shape[0] == 0 and not allow_empty:
+            raise MetadataError("the DataFrame has no rows; pass a table with data (an empty "
+                                "table can be neither fitted nor evaluated).")
         extra = [c for c in df.columns if c not in self]
         if extra and not allow_extra:
             raise MetadataError(
@@ -516,18 +629,34 @@ class Metadata:
 
     def coerce(self, df: pd.DataFrame) -> pd.DataFrame:
         """Return ``df`` with columns in metadata order and cast to the declared dtypes."""
-        self.validate(df, allow_extra=True)
+        self.validate(df, allow_extra=True, allow_empty=True)
         return pd.DataFrame({c.name: cast_series(df[c.name], c) for c in self.columns}, index=df.index)
 
-    def read_csv(self, path: str | Path, **kwargs: Any) -> pd.DataFrame:
-        """Read a CSV file and cast it to this metadata (validating it)."""
+    def read_csv(self, path: str | Path, *, sep: str | None = None, **kwargs: Any) -> pd.DataFrame:
+        """Read a CSV file and cast it to this metadata (validating it).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file (``.gz``/``.bz2``/``.xz`` compression is inferred from the name).
+        sep : str, optional
+            Field delimiter.  Default: sniffed from the first lines among ``,`` ``;`` tab and
+            ``|`` (comma when in doubt).
+        **kwargs
+            Passed to :func:`pandas.read_csv`.
+
+        Raises
+        ------
+        MetadataError
+            The file does not exist, was read as a single column although its header holds a
+            likely delimiter (pass ``sep``), lacks a column of the metadata or has an extra one,
+            or its values do not match the metadata.
+        """
         dtype = {c.name: (str if c.kind in ("categorical", "datetime", "id") and not _is_numeric_dtype_str(c.dtype)
                           else None) for c in self.columns}
         dtype = {k: v for k, v in dtype.items() if v is not None}
-        try:
-            raw = pd.read_csv(path, dtype=dtype or None, keep_default_na=True, **kwargs)
-        except FileNotFoundError:
-            raise MetadataError(f"data file {str(path)!r} does not exist.") from None
+        raw = _read_csv(path, sep, len(self),
+                        {"dtype": dtype or None, "keep_default_na": True, **kwargs})
         out = {}
         for c in self.columns:
             if c.name not in raw.columns:
@@ -542,6 +671,129 @@ class Metadata:
         body = ", ".join(f"{c.name}:{c.kind}" for c in self.columns[:8])
         more = f", ... (+{len(self) - 8})" if len(self) > 8 else ""
         return f"Metadata([{body}{more}])"
+
+
+# --------------------------------------------------------------------------------------------
+# CSV input
+# --------------------------------------------------------------------------------------------
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# names accepted for a delimiter (a tab is awkward to type on a command line)
+SEP_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+def _check_sep(sep: Any) -> str | None:
+    """Normalise a ``sep`` argument: None, one character, or a name (``tab``, ``\\t``...)."""
+    if sep is None:
+        return None
+    if not isinstance(sep, str) or not sep:
+        raise MetadataError(f"sep must be a one-character string such as ',' or ';', got {sep!r}.")
+    sep = SEP_NAMES.get(sep.lower(), sep)
+    if len(sep) != 1:
+        raise MetadataError(f"sep must be one character (or 'tab'), got {sep!r}; e.g. sep=';' "
+                            f"(command line: --sep ';').")
+    return sep
+
+
+def _head_lines(path: Path) -> list[str]:
+    """The first complete lines of a (possibly compressed) text file; [] if unreadable."""
+    opener = _OPENERS.get(path.suffix.lower(), open)
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as f:
+            text = f.read(_SNIFF_BYTES)
+    except (OSError, EOFError, lzma.LZMAError):
+        return []
+    lines = text.splitlines()
+    if len(text) == _SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut short
+    return lines[:_SNIFF_LINES]
+
+
+def sniff_delimiter(path: str | Path, *, default: str = ",") -> str:
+    """Guess the field delimiter of a CSV file from its first lines.
+
+    :class:`csv.Sniffer` chooses among ``,`` ``;`` tab and ``|`` (``CSV_DELIMITERS``); a guess
+    that does not occur in the header line, or no guess, gives ``default``.
+
+    Parameters
+    ----------
+    path : str or Path
+        A text file, optionally ``.gz``/``.bz2``/``.xz`` compressed.
+    default : str, default ","
+
+    Returns
+    -------
+    str
+        One character.
+    """
+    lines = _head_lines(Path(path))
+    if not lines:
+        return default
+    try:
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        return default
+    return delimiter if delimiter in lines[0] else default
+
+
+def read_csv_frame(path: str | Path, *, sep: str | None = None, **kwargs: Any) -> pd.DataFrame:
+    """Read a CSV file with :func:`pandas.read_csv`, sniffing its delimiter.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file path (a file-like object is read with ``sep`` or a comma, unsniffed).
+    sep : str, optional
+        Field delimiter (one character, or ``"tab"``); default: :func:`sniff_delimiter`.
+    **kwargs
+        Passed to :func:`pandas.read_csv` (``delimiter=`` is accepted for ``sep``).
+
+    Returns
+    -------
+    DataFrame
+
+    Raises
+    ------
+    MetadataError
+        The file does not exist or is empty, ``sep`` is not one character, or ``sep`` was
+        sniffed and the file was read as one column although its header contains a likely
+        delimiter: the message names the file and the ``sep`` to pass.
+    """
+    return _read_csv(path, sep, None, kwargs)
+
+
+def _read_csv(path: Any, sep: Any, expected_columns: int | None, kwargs: dict) -> pd.DataFrame:
+    """:func:`read_csv_frame`; a one-column read is also an error (whatever ``sep``) when more
+    than one column was ``expected_columns``."""
+    if "delimiter" in kwargs:
+        if sep is not None:
+            raise MetadataError("pass either sep= or delimiter=, not both.")
+        kwargs = dict(kwargs)
+        sep = kwargs.pop("delimiter")
+    sep = _check_sep(sep)
+    is_path = isinstance(path, (str, Path))
+    if is_path and not Path(path).is_file():
+        raise MetadataError(f"data file {str(path)!r} does not exist.")
+    used = sep if sep is not None else (sniff_delimiter(path) if is_path else ",")
+    try:
+        raw = pd.read_csv(path, sep=used, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise MetadataError(f"data file {str(path)!r} is empty.") from None
+    except pd.errors.ParserError as exc:
+        raise MetadataError(f"data file {str(path)!r} cannot be read as CSV with delimiter "
+                            f"{used!r}: {' '.join(str(exc).split())}. Pass the right delimiter "
+                            f"with sep= (command line: --sep).") from None
+    if raw.shape[1] == 1 and (sep is None or (expected_columns or 0) > 1):
+        header = str(raw.columns[0])
+        likely = [d for d in CSV_DELIMITERS if d != used and d in header]
+        if likely:
+            shown = "tab" if likely[0] == "\t" else likely[0]
+            raise MetadataError(
+                f"data file {str(path)!r} was read as a single column {header[:60]!r}, but its "
+                f"header contains {likely[0]!r}: the file is probably delimited by {likely[0]!r}. "
+                f"Pass sep={shown!r} (command line: --sep {shown!r})"
+                + ("" if sep is not None else
+                   f"; if it really has one column, pass sep={used!r} explicitly") + ".")
+    return raw
 
 
 def _is_numeric_dtype_str(dtype: str) -> bool:
@@ -616,6 +868,14 @@ def _validate_series(s: pd.Series, col: ColumnMetadata) -> None:
             try:
                 parsed = pd.to_datetime(nonnull, format=col.datetime_format, errors="raise")
             except (ValueError, TypeError):
+                if _parses_as_utc(nonnull, col.datetime_format):  # only the time zones differ
+                    zones = (_offset_examples(nonnull, col.datetime_format)
+                             if col.datetime_format is not None and nonnull.map(type).eq(str).all()
+                             else None)
+                    if zones is None:
+                        zones = ", ".join(sorted({str(tz) if tz is not None else "naive" for tz in (
+                            getattr(v, "tzinfo", None) for v in nonnull)}))
+                    raise MetadataError(_mixed_tz_message(col.name, "values", zones)) from None
                 bad = nonnull[pd.to_datetime(nonnull, format=col.datetime_format, errors="coerce").isna()]
                 raise MetadataError(
                     f"{where} should hold datetimes"
