@@ -99,8 +99,10 @@ def test_python_m_nhssynth_help():
 
 
 @pytest.mark.parametrize("name", ["demo", "quick", "privacy_sweep", "full_evaluation"])
-def test_example_configs_are_valid(name):
-    path = find_config(name, REPO / "config")
+def test_example_configs_are_valid(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./config here: the packaged config is found
+    path = find_config(name)
+    assert path.parent == REPO / "nhssynth" / "cli" / "configs"
     cfg = resolve_config(load_config_file(path), {})
     assert cfg["dataset"] == "example" and cfg["seed"] == 0
     assert expand_runs(cfg["model"], cfg["seed"])
@@ -249,6 +251,7 @@ def _bad_inputs(workdir: Path) -> dict[str, tuple[list[str], str]]:
     (workdir / "broken.yaml").write_text("model:\n  epsilon: [1, 3\n")
     (workdir / "typo.yaml").write_text("dataset: small\nmodel:\n  epsilonn: 3\n")
     (workdir / "negative.yaml").write_text("dataset: small\nmodel:\n  epsilon: [1, -2]\n")
+    (workdir / "data" / "ragged.csv").write_text("age;sex\n30;F\n41;M;x\n")
     meta = (workdir / "data" / "small.yaml").read_text()
     (workdir / "data" / "wrongcol.csv").write_text((workdir / "data" / "small.csv").read_text())
     (workdir / "data" / "wrongcol.yaml").write_text(
@@ -262,7 +265,11 @@ def _bad_inputs(workdir: Path) -> dict[str, tuple[list[str], str]]:
         "unknown key in config": (["config", "-c", "typo.yaml"], "epsilonn"),
         "epsilon <= 0 in config": (["config", "-c", "negative.yaml"], "epsilon"),
         "epsilon <= 0 flag": (["pipeline", "-d", "small", "--epsilon", "0"], "epsilon"),
-        "unknown flag": (["model", "--epsilom", "3"], "unrecognized arguments"),
+        "unknown flag": (["model", "--epsilom", "3"],
+                         "unrecognized arguments: --epsilom 3; did you mean --epsilon?"),
+        "flag of another command": (["model", "--holdout-fraction", "0.1"],
+                                    "--holdout-fraction is a flag of 'dataloader'"),
+        "semicolon data read as one column": (["dataloader", "-d", "ragged"], "--sep ';'"),
         "unknown architecture": (["model", "--arch", "GAN"], "unknown architecture"),
         "unknown target": (["pipeline", "-d", "small", "-e", "tgt", "--arch", "Marginal",
                             "--target", "nosuchcol", "--steps", "dataloader", "model",
@@ -389,3 +396,128 @@ def test_dashboard_served_and_rendered_in_chromium(workdir, capsys, tmp_path):
     assert img.shape[0] == 900 and img.shape[1] == 1280
     assert shot.stat().st_size > 20_000
     assert float(np.std(img[..., :3])) > 0.05  # not a blank page
+
+
+# --------------------------------------------------------------------------------------------
+# NHSSynth flag names, unknown flags, delimiters, packaged configs
+# --------------------------------------------------------------------------------------------
+def test_upstream_nhssynth_flags_are_aliases():
+    from nhssynth.cli.main import build_parser
+
+    args, extras = build_parser().parse_known_args(
+        ["model", "--num-epochs", "5", "10", "--target-epsilon", "1", "3", "--target-delta", "1e-6",
+         "--architecture", "DPVAE"])
+    assert not extras
+    flags = vars(args)
+    assert flags["model.max_epochs"] == [5, 10] and flags["model.epsilon"] == [1.0, 3.0]
+    assert flags["model.delta"] == [1e-6] and flags["model.architectures"] == ["DPVAE"]
+    cfg = resolve_config(None, {k: v for k, v in flags.items() if "." in k})
+    assert cfg["model"]["max_epochs"] == [5, 10]
+
+
+def test_upstream_nhssynth_config_keys_are_aliases(tmp_path):
+    path = tmp_path / "upstream.yaml"
+    path.write_text("dataset: example\nmodel:\n  architecture: [DPVAE]\n  num_epochs: [30, 50]\n"
+                    "  target_epsilon: [1.0, 3.0]\n")
+    cfg = resolve_config(load_config_file(path), {})
+    assert cfg["model"]["max_epochs"] == [30, 50] and cfg["model"]["epsilon"] == [1.0, 3.0]
+    assert cfg["model"]["architectures"] == ["DPVAE"]
+    path.write_text("model:\n  num_epochs: 3\n  max_epochs: 4\n")
+    with pytest.raises(ConfigError, match="sets both 'max_epochs' and its NHSSynth alias 'num_epochs'"):
+        load_config_file(path)
+
+
+def test_unknown_flags_suggest_the_closest(capsys):
+    assert main(["model", "--max-epoch-count", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nhssynth: error: unrecognized arguments: --max-epoch-count 3")
+    assert "did you mean --max-epochs?" in err and len(err.splitlines()) == 1
+    assert main(["pipeline", "--num-epoch=3", "--sepp", ";"]) == 2  # abbreviation ok, typo not
+    err = capsys.readouterr().err
+    assert "did you mean --sep?" in err and "--num-epoch" not in err
+
+
+@pytest.mark.parametrize("sep, flag", [(";", None), ("\t", None), ("|", None), (";", ";"),
+                                       ("\t", "tab")])
+def test_dataloader_reads_delimited_files(workdir, capsys, sep, flag):
+    name = f"delim{ord(sep)}{flag is not None}"
+    pd.read_csv(workdir / "data" / "bare.csv").to_csv(workdir / "data" / f"{name}.csv", sep=sep,
+                                                     index=False)
+    extra = ["--sep", flag] if flag is not None else []
+    rc, out, err = run_cli(workdir, "dataloader", "-d", name, "-e", "delim", "--seed", "0",
+                           "--no-encode", *extra, capsys=capsys)
+    assert rc == 0, err
+    train = pd.read_csv(workdir / "experiments" / "delim" / name / "train.csv")
+    assert list(train.columns) == ["age", "sex", "num.co"]
+    # with declared metadata beside the file too
+    shutil.copy(workdir / "data" / f"{name}.csv", workdir / "data" / f"{name}m.csv")
+    from nhssynth import Metadata
+    Metadata.from_yaml(workdir / "data" / "small.yaml").select(["age", "sex", "num.co"]).to_yaml(
+        workdir / "data" / f"{name}m.yaml")
+    rc, out, err = run_cli(workdir, "dataloader", "-d", f"{name}m", "-e", "delim", "--seed", "0",
+                           "--no-encode", *extra, capsys=capsys)
+    assert rc == 0, err
+
+
+def test_dataloader_reports_inferred_identifiers(workdir, capsys):
+    rng = np.random.default_rng(0)
+    df = pd.read_csv(workdir / "data" / "bare.csv")
+    df["surname"] = [f"name{i}" for i in rng.permutation(len(df))]
+    df.to_csv(workdir / "data" / "names.csv", index=False)
+    rc, out, err = run_cli(workdir, "dataloader", "-d", "names", "-e", "ids", "--seed", "0",
+                           "--no-encode", capsys=capsys)
+    assert rc == 0, err
+    assert "column 'surname' has 200 distinct values in 200 non-missing rows (100%)" in out
+    assert "note        metadata: column 'surname'" in out  # repeated in the summary
+    from nhssynth import Metadata
+    md = Metadata.from_yaml(workdir / "experiments" / "ids" / "names" / "metadata.yaml")
+    assert md["surname"].kind == "id"
+
+
+def test_packaged_configs_are_package_data(tmp_path, monkeypatch):
+    from importlib import resources
+
+    from nhssynth.cli.config import packaged_configs
+
+    folder = resources.files("nhssynth.cli").joinpath("configs")
+    assert packaged_configs() == ["demo", "full_evaluation", "privacy_sweep", "quick"]
+    for name in packaged_configs():
+        assert folder.joinpath(f"{name}.yaml").is_file()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "quick.yaml").write_text("dataset: mine\n")  # a local config wins
+    assert find_config("quick") == Path("config/quick.yaml")
+    with pytest.raises(FileNotFoundError, match="available: demo, full_evaluation, privacy_sweep, quick"):
+        find_config("nosuch")
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_configs_and_finds_them(tmp_path):
+    pytest.importorskip("setuptools")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "nhssynth", src / "nhssynth",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                          "-q", "-w", str(tmp_path / "dist"), str(src)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    import zipfile
+    wheel = next((tmp_path / "dist").glob("nhssynth-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        for cfg in ("demo", "quick", "privacy_sweep", "full_evaluation"):
+            assert f"nhssynth/cli/configs/{cfg}.yaml" in names
+        assert "nhssynth/datasets/data/support2.csv.gz" in names
+        z.extractall(tmp_path / "site")
+    run = tmp_path / "elsewhere"  # no ./config, no checkout
+    run.mkdir()
+    code = ("import nhssynth, sys; from nhssynth.cli.config import find_config, load_config_file; "
+            "p = find_config('quick'); load_config_file(p); print(nhssynth.__file__); print(p)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=run, env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
+    assert res.returncode == 0, res.stderr[-3000:]
+    module, config = res.stdout.split()
+    assert module.startswith(str(tmp_path / "site")) and config.startswith(str(tmp_path / "site"))

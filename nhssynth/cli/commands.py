@@ -21,7 +21,8 @@ import pandas as pd
 from ..datasets import load_example
 from ..encoders.table import TableEncoder
 from ..io import save_synthesizer
-from ..metadata import Metadata
+from ..exceptions import MetadataWarning
+from ..metadata import Metadata, read_csv_frame
 from ..metrics import dcr, evaluate
 from ..reporting import write_report
 from ..reporting.plots import plot_correlation_difference, plot_dcr, plot_marginals, save_figure
@@ -113,7 +114,8 @@ def _find_metadata(cfg: Mapping, data_path: Path | None) -> Path | None:
     return None
 
 
-def _read_table(path: Path, metadata: Metadata | None) -> pd.DataFrame:
+def _read_table(path: Path, metadata: Metadata | None, sep: str | None = None) -> pd.DataFrame:
+    """Read a CSV (delimiter ``sep``, else sniffed) or Parquet data file, cast to ``metadata``."""
     if path.name.lower().endswith((".parquet", ".pq")):
         try:
             df = pd.read_parquet(path)
@@ -125,11 +127,20 @@ def _read_table(path: Path, metadata: Metadata | None) -> pd.DataFrame:
             df = metadata.coerce(df)
         return df
     if metadata is not None:
-        return metadata.read_csv(path)
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise ConfigError(f"data file {str(path)!r} is empty.") from None
+        return metadata.read_csv(path, sep=sep)
+    return read_csv_frame(path, sep=sep)
+
+
+def _infer_metadata(df: pd.DataFrame, console: Console) -> Metadata:
+    """Infer the metadata; its warnings (e.g. a column taken for an identifier) become notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MetadataWarning)
+        metadata = Metadata.from_dataframe(df)
+    for w in caught:
+        if issubclass(w.category, MetadataWarning):
+            console.info(f"metadata: {w.message}")
+            console.note(f"metadata: {w.message}")
+    return metadata
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,9 +170,9 @@ def run_dataloader(cfg: Mapping, console: Console) -> dict:
         source = str(path)
         meta_path = _find_metadata(cfg, path)
         metadata = Metadata.from_yaml(meta_path) if meta_path is not None else None
-        df = _read_table(path, metadata)
+        df = _read_table(path, metadata, dl["sep"])
         if metadata is None:
-            metadata = Metadata.from_dataframe(df)
+            metadata = _infer_metadata(df, console)
             meta_source = "inferred"
         else:
             meta_source = str(meta_path)
@@ -221,9 +232,10 @@ def load_split(data_dir: Path) -> tuple[Metadata, pd.DataFrame, pd.DataFrame | N
             f"--experiment-name and --dataset first (or 'nhssynth pipeline').")
     info = read_json(marker)
     metadata = Metadata.from_yaml(data_dir / "metadata.yaml")
-    train = metadata.read_csv(data_dir / "train.csv")
+    train = metadata.read_csv(data_dir / "train.csv", sep=",")  # written by write_csv
     hold_path = data_dir / "holdout.csv"
-    holdout = metadata.read_csv(hold_path) if info["n_holdout"] and hold_path.is_file() else None
+    holdout = (metadata.read_csv(hold_path, sep=",") if info["n_holdout"] and hold_path.is_file()
+               else None)
     return metadata, train, holdout, info
 
 
@@ -352,7 +364,7 @@ def run_evaluation(cfg: Mapping, console: Console) -> list[dict]:
     for run_dir in console.progress(runs, total=len(runs), desc="evaluation"):
         t0 = time.perf_counter()
         (run_dir / "evaluation.json").unlink(missing_ok=True)
-        synthetic = metadata.read_csv(run_dir / "synthetic.csv")
+        synthetic = metadata.read_csv(run_dir / "synthetic.csv", sep=",")
         privacy = read_json(run_dir / "privacy.json")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -398,7 +410,7 @@ def run_plotting(cfg: Mapping, console: Console) -> list[Path]:
         written.append(path)
 
     for run_dir in console.progress(runs, total=len(runs), desc="plotting"):
-        synthetic = metadata.read_csv(run_dir / "synthetic.csv")
+        synthetic = metadata.read_csv(run_dir / "synthetic.csv", sep=",")
         plots = run_dir / "plots"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -18,16 +18,19 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
 
 from ..exceptions import NhssynthError
+from ..metadata import SEP_NAMES
 
 __all__ = ["ConfigError", "Option", "OPTIONS", "SECTIONS", "STEPS", "ARCHITECTURES",
-           "GRID_PARAMS", "default_config", "load_config_file", "find_config", "merge",
-           "resolve_config", "config_to_yaml", "validate_config", "flat_get"]
+           "GRID_PARAMS", "UPSTREAM_ALIASES", "default_config", "load_config_file", "find_config",
+           "packaged_configs", "merge", "resolve_config", "config_to_yaml", "validate_config",
+           "flat_get"]
 
 STEPS = ("dataloader", "model", "evaluation", "plotting", "dashboard")
 SECTIONS = STEPS
@@ -107,6 +110,17 @@ def _fraction(v: Any, key: str) -> float:
     if not _is_real(v) or not 0 <= v < 1:
         raise ConfigError(f"{key} must be a number in [0, 1), got {v!r}.")
     return float(v)
+
+
+def _sep(v: Any, key: str) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, str) and v:
+        v = SEP_NAMES.get(v.lower(), v)
+        if len(v) == 1 and v not in "\"\r\n":
+            return v
+    raise ConfigError(f"{key} must be one character such as ';' or ',' (or 'tab'), or null to "
+                      f"sniff it from the file; got {v!r}.")
 
 
 def _port(v: Any, key: str) -> int:
@@ -260,6 +274,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("dataloader.max_rows", None, lambda v, k: _pos_int(v, k, allow_none=True),
            "use a seeded random subset of at most this many rows (quick runs)",
            ("--max-rows",), cli_type=_none_or(int), metavar="N"),
+    Option("dataloader.sep", None, _sep,
+           "CSV field delimiter, e.g. ';' or tab (default: sniffed from the first lines among "
+           ", ; tab |)", ("--sep",), cli_type=_none_or(str), metavar="SEP"),
     Option("dataloader.encode", True, _bool,
            "fit the TableEncoder and save the encoded training matrix", ("--encode",),
            boolean=True),
@@ -314,6 +331,21 @@ OPTIONS: tuple[Option, ...] = (
            cli_type=int, metavar="PORT"),
 )
 OPTION_BY_KEY = {o.key: o for o in OPTIONS}
+
+# Flags and config keys of the upstream NHSSynth CLI (github.com/nhsx/NHSSynth, module
+# src/nhssynth/cli/module_arguments.py) accepted as aliases of ours: option key -> flags.
+UPSTREAM_ALIASES: dict[str, tuple[str, ...]] = {
+    "model.max_epochs": ("--num-epochs",),
+    "model.architectures": ("--architecture",),
+    "model.epsilon": ("--target-epsilon",),
+    "model.delta": ("--target-delta",),
+}
+# the same as config-file keys (section -> upstream name -> our name)
+_CONFIG_ALIASES: dict[str, dict[str, str]] = {}
+for _key, _flags in UPSTREAM_ALIASES.items():
+    _section, _name = _key.split(".", 1)
+    for _flag in _flags:
+        _CONFIG_ALIASES.setdefault(_section, {})[_flag[2:].replace("-", "_")] = _name
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,8 +429,23 @@ def validate_config(cfg: dict) -> dict:
     return out
 
 
+def packaged_configs() -> list[str]:
+    """Names of the example configs shipped inside the package (``nhssynth/cli/configs``)."""
+    folder = resources.files(__package__).joinpath("configs")
+    return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir()
+                  if p.name.endswith((".yaml", ".yml")))
+
+
 def find_config(name: str | os.PathLike, config_dir: str | os.PathLike = "config") -> Path:
-    """Locate a config: an existing path, or ``config/<name>.yaml`` (``.yml``)."""
+    """Locate a config: an existing path, ``<config_dir>/<name>.yaml`` (``.yml``), or an example
+    config shipped with the package (``demo``, ``quick``, ``privacy_sweep``,
+    ``full_evaluation``).
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the places searched and the configs available.
+    """
     path = Path(name)
     if path.is_file():
         return path
@@ -406,11 +453,39 @@ def find_config(name: str | os.PathLike, config_dir: str | os.PathLike = "config
     for cand in candidates:
         if cand.is_file():
             return cand
-    available = sorted(p.stem for p in Path(config_dir).glob("*.y*ml")) if Path(config_dir).is_dir() else []
+    packaged = packaged_configs()
+    if str(name) in packaged:
+        folder = resources.files(__package__).joinpath("configs")
+        for ext in (".yaml", ".yml"):
+            found = folder.joinpath(f"{name}{ext}")
+            if found.is_file():
+                return Path(str(found))
+    local = sorted(p.stem for p in Path(config_dir).glob("*.y*ml")) if Path(config_dir).is_dir() else []
+    available = sorted(set(local) | set(packaged))
     raise FileNotFoundError(
         f"config {str(name)!r} not found (looked for {str(path)!r}, "
-        f"{', '.join(repr(str(c)) for c in candidates)})"
+        f"{', '.join(repr(str(c)) for c in candidates)} and the bundled configs)"
         + (f"; available: {', '.join(available)}." if available else "."))
+
+
+def _rename_aliases(spec: Mapping, where: str) -> Mapping:
+    """Upstream NHSSynth config keys (``model: {num_epochs: ...}``) renamed to ours."""
+    if not isinstance(spec, Mapping):
+        return spec
+    out = dict(spec)
+    for section, aliases in _CONFIG_ALIASES.items():
+        body = out.get(section)
+        if not isinstance(body, Mapping):
+            continue
+        body = dict(body)
+        for old, new in aliases.items():
+            if old in body:
+                if new in body:
+                    raise ConfigError(f"{where}: section {section!r} sets both {new!r} and its "
+                                      f"NHSSynth alias {old!r}; keep one.")
+                body[new] = body.pop(old)
+        out[section] = body
+    return out
 
 
 def load_config_file(path: str | os.PathLike) -> dict:
@@ -429,6 +504,7 @@ def load_config_file(path: str | os.PathLike) -> dict:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML{where}: {problem}.") from None
     if spec is None:
         spec = {}
+    spec = _rename_aliases(spec, f"config file {str(path)!r}")
     check_keys(spec, f"config file {str(path)!r}")
     return spec
 

@@ -5,6 +5,7 @@ Run ``nhssynth --help`` or ``nhssynth <command> --help``; ``docs/cli.md`` is the
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import sys
 import time
@@ -18,8 +19,9 @@ from .._version import __version__
 from ..exceptions import NhssynthError
 from . import commands
 from .commands import Console
-from .config import (OPTION_BY_KEY, OPTIONS, SECTIONS, ConfigError, config_to_yaml, find_config,
-                     load_config_file, resolve_config)
+from .config import (OPTION_BY_KEY, OPTIONS, SECTIONS, UPSTREAM_ALIASES, ConfigError,
+                     config_to_yaml, find_config, load_config_file, packaged_configs,
+                     resolve_config)
 from .dashboard import build_index, serve
 from .experiment import Layout, collect_results, expand_runs, latest_experiment
 from .files import read_json, write_text
@@ -32,7 +34,8 @@ _DESCRIPTION = """\
 Differentially private synthetic health data from the terminal.
 
 Every command reads its settings from built-in defaults, then an optional YAML config
-(-c NAME: config/NAME.yaml or a path), then the flags given; --save-config writes the fully
+(-c NAME: a path, ./config/NAME.yaml, or a bundled example config: demo, quick, privacy_sweep,
+full_evaluation), then the flags given; --save-config writes the fully
 resolved config so that 'nhssynth config -c FILE' reproduces the run exactly (same --seed, same
 bytes). Outputs go to EXPERIMENTS_DIR/EXPERIMENT_NAME/DATASET/ (default ./experiments/<timestamp>/).
 """
@@ -72,8 +75,8 @@ _COMMANDS = {
     "pipeline": ("run dataloader, model, evaluation, plotting and dashboard in order",
                  "All steps in order (see --steps), with one summary at the end."),
     "config": ("run what a config file specifies",
-               "Run the steps listed in a YAML config (-c NAME for config/NAME.yaml, or a path); "
-               "flags given on the command line override the file."),
+               "Run the steps listed in a YAML config (-c NAME: a path, ./config/NAME.yaml, or "
+               "a bundled example config); flags given on the command line override the file."),
 }
 # which option groups each command takes
 _GROUPS = {
@@ -109,16 +112,20 @@ def _fmt_default(value: Any) -> str:
 
 def _add_option(group, opt) -> None:
     help_text = opt.help if "default" in opt.help else f"{opt.help} (default: {_fmt_default(opt.default)})"
+    aliases = UPSTREAM_ALIASES.get(opt.key, ())
+    if aliases:
+        help_text += f"; {', '.join(aliases)} as in NHSSynth"
     help_text = help_text.replace("%", "%%")
+    flags = (*opt.flags, *aliases)
     if opt.boolean:
-        group.add_argument(*opt.flags, dest=opt.key, action=argparse.BooleanOptionalAction,
+        group.add_argument(*flags, dest=opt.key, action=argparse.BooleanOptionalAction,
                            default=argparse.SUPPRESS, help=help_text)
         return
     kwargs: dict[str, Any] = dict(dest=opt.key, default=argparse.SUPPRESS, help=help_text,
                                   type=opt.cli_type, metavar=opt.metavar)
     if opt.nargs is not None:
         kwargs["nargs"] = opt.nargs
-    group.add_argument(*opt.flags, **kwargs)
+    group.add_argument(*flags, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         run = p.add_argument_group("run")
         run.add_argument("-c", "--config", metavar="NAME", required=name == "config",
                          default=argparse.SUPPRESS if name != "config" else None,
-                         help="YAML config: a path, or NAME for config/NAME.yaml; flags override it")
+                         help="YAML config: a path, NAME for ./config/NAME.yaml, or a bundled "
+                              f"example ({', '.join(packaged_configs())}); flags override it")
         run.add_argument("--save-config", nargs="?", const="", metavar="PATH",
                          default=argparse.SUPPRESS,
                          help="write the fully resolved config (default path: "
@@ -154,7 +162,33 @@ def build_parser() -> argparse.ArgumentParser:
                         _add_option(g, opt)
             else:
                 _add_option(p.add_argument_group("other"), OPTION_BY_KEY[group_name])
+    parser.set_defaults(_commands=dict(sub.choices))
     return parser
+
+
+def _flags_of(parser: argparse.ArgumentParser) -> list[str]:
+    return [f for f in parser._option_string_actions if f.startswith("--")]
+
+
+def _unknown_arguments(commands: dict[str, argparse.ArgumentParser], command: str,
+                       extras: list[str]) -> str:
+    """The error for unrecognised arguments, with the closest known flag of ``command``."""
+    known = _flags_of(commands[command])
+    hints = []
+    for token in extras:
+        if not token.startswith("-") or token == "-":
+            continue
+        flag = token.split("=", 1)[0]
+        elsewhere = [name for name, p in commands.items() if name != command and flag in _flags_of(p)]
+        if elsewhere:
+            hints.append(f"{flag} is a flag of {', '.join(repr(c) for c in elsewhere)}, not of "
+                         f"{command!r}")
+            continue
+        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6)
+        if close:
+            hints.append(f"did you mean {close[0]}?")
+    hint = f"; {'; '.join(hints)}" if hints else ""
+    return f"unrecognized arguments: {' '.join(extras)}{hint}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,7 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extras = parser.parse_known_args(argv)
+        if extras:
+            commands = args._commands
+            sub = commands.get(args.command, parser)
+            sub.error(_unknown_arguments(commands, args.command, extras) if args.command in commands
+                      else f"unrecognized arguments: {' '.join(extras)}")
     except SystemExit as exc:  # --help, --version or a usage error
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     if args.command is None:
@@ -196,7 +235,7 @@ def _run(args: argparse.Namespace) -> int:
 
     console = Console(quiet=bool(getattr(args, "quiet", False)),
                       debug=bool(getattr(args, "debug", False)))
-    cli = {k: v for k, v in vars(args).items() if k in OPTION_BY_KEY}
+    cli = {k: v for k, v in vars(args).items() if k in OPTION_BY_KEY}  # flags actually given
     config_name = getattr(args, "config", None)
     file_spec = load_config_file(find_config(config_name)) if config_name else None
     command = args.command
