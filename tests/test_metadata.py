@@ -456,3 +456,21 @@ def test_one_column_read_of_a_delimited_file_is_an_error(table, tmp_path):
     one = tmp_path / "one.csv"
     one.write_text("age\n1\n2\n")
     assert read_csv_frame(one).columns.tolist() == ["age"]  # a real one-column file is fine
+
+
+@settings(**_PROPERTY)
+@given(n_rows=st.integers(2, 400), data=st.data(), missing=st.integers(0, 50))
+def test_property_text_id_rule(n_rows, data, missing):
+    n_distinct = data.draw(st.integers(1, n_rows), label="n_distinct")
+    rng = np.random.default_rng(n_rows * 1000 + n_distinct)
+    values = [f"tok{i}" for i in range(n_distinct)]
+    values = values + list(rng.choice(values, n_rows - n_distinct))
+    col = pd.Series(list(rng.permutation(values)) + [None] * missing, dtype=object)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MetadataWarning)
+        kind = Metadata.from_dataframe(pd.DataFrame({"col": col}))["col"].kind
+    unique_row_key = n_distinct == n_rows and missing == 0 and n_rows >= 10
+    expected = "id" if unique_row_key or (n_distinct >= 50 and n_distinct > 0.5 * n_rows) else "categorical"
+    assert kind == expected
+    if kind == "id":  # always explained, with the override
+        assert any("kinds={'col': 'categorical'}" in str(w.message) for w in caught)
