@@ -11,8 +11,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import EncodingError
 from ._base import ColumnEncoderMixin, spawn_seed
+from .numeric import finalize_numeric
 
-__all__ = ["CategoricalEncoder"]
+__all__ = ["CategoricalEncoder", "restore_categories"]
 
 
 def _sort_key(v: Any):
@@ -311,3 +312,32 @@ class CategoricalEncoder(ColumnEncoderMixin):
         if self.infrequent_categories_[j] is not None:
             names[-1] = f"{name}__infrequent"
         return names[1:] if self.binary_[j] else names
+
+
+def restore_categories(cats: np.ndarray, codes: np.ndarray, mask: np.ndarray | None,
+                       dtype: Any) -> Any:
+    """Category values ``cats[codes]`` as an array of ``dtype`` (categorical, numeric, bool,
+    nullable boolean, object...), missing where ``mask``."""
+    cats = np.asarray(cats) if not isinstance(cats, np.ndarray) else cats
+    has_mask = mask is not None and bool(mask.any())
+    if isinstance(dtype, pd.CategoricalDtype):
+        remap = dtype.categories.get_indexer(pd.Index(cats, tupleize_cols=False))
+        if (remap >= 0).all():
+            new = remap[codes]
+            if has_mask:
+                new = np.where(mask, -1, new)
+            return pd.Categorical.from_codes(new, dtype=dtype)
+    values = cats[codes]
+    if cats.dtype != object and pd.api.types.is_numeric_dtype(dtype):
+        return finalize_numeric(values, mask, dtype, decimals=None, bounds=None)
+    if np.dtype(bool) == dtype:
+        return values.astype(bool)
+    if pd.api.types.is_bool_dtype(dtype):  # nullable "boolean"
+        return pd.arrays.BooleanArray(values.astype(bool), mask if has_mask else np.zeros(len(codes), bool))
+    values = values.astype(object)
+    if has_mask:
+        values[mask] = np.nan
+    if dtype == object:  # explicit, or pandas >= 3 would infer the "str" dtype
+        return pd.Series(values, dtype=object, copy=False).to_numpy()
+    return pd.array(values, dtype=dtype) if not isinstance(dtype, pd.CategoricalDtype) \
+        else pd.Categorical(values, dtype=dtype)

@@ -38,7 +38,7 @@ from ..base import OutputSpan
 from ..exceptions import EncodingError, MetadataError, MetadataWarning
 from ..metadata import ColumnMetadata, Metadata, as_metadata
 from ._base import spawn_seed
-from .categorical import CategoricalEncoder
+from .categorical import CategoricalEncoder, restore_categories
 from .datetime import DatetimeEncoder
 from .gmm import GMMEncoder
 from .missing import missing_mask
@@ -373,13 +373,14 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             if kind == "integer":
                 col.decimals = 0
             elif meta.decimals is not None:
-                if decimals_hold(values, meta.decimals):
-                    col.decimals = meta.decimals
-                elif self.metadata is not None:  # inferred decimals are a guess: no warning
+                # decimals are those of (at least 99.9% of) the values, a float artefact such
+                # as 1.5503000001405671 aside: output is rounded to them either way
+                col.decimals = meta.decimals
+                if self.metadata is not None and not decimals_hold(values, meta.decimals):
                     warnings.warn(
-                        f"column {name!r}: the data has more than the declared {meta.decimals} "
-                        f"decimals; synthetic values are not rounded (fix decimals in the metadata).",
-                        MetadataWarning, stacklevel=3)
+                        f"column {name!r}: some values have more than the declared {meta.decimals} "
+                        f"decimals; they are rounded to {meta.decimals} on output (fix decimals "
+                        f"in the metadata to keep them).", MetadataWarning, stacklevel=3)
         elif kind == "datetime":
             bounds = dom.get("bounds", (meta.min, meta.max))
             enc = DatetimeEncoder(self.datetime_method, n_components=self.gmm_components,
@@ -629,7 +630,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                 data[col.name] = enc._restore(0, enc._decode_ticks(0, block), mask)
             else:
                 codes = enc._decode_codes(0, block, enc._inverse_rng())
-                data[col.name] = self._restore_categories(enc, codes, mask, dtype)
+                data[col.name] = restore_categories(enc.categories_[0], codes, mask, dtype)
         # Series with explicit dtypes: pandas >= 3 would turn object arrays of strings into "str"
         index = pd.RangeIndex(n)
         return pd.DataFrame({name: pd.Series(values, index=index, copy=False,
@@ -645,33 +646,6 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         width = max(6, len(str(n)))
         text = np.strings.add("id-", np.strings.zfill(np.arange(1, n + 1).astype(str), width))
         return pd.array(text.astype(object), dtype=dtype)
-
-    @staticmethod
-    def _restore_categories(enc: CategoricalEncoder, codes: np.ndarray, mask: np.ndarray | None,
-                            dtype: Any) -> Any:
-        cats = enc.categories_[0]
-        has_mask = mask is not None and bool(mask.any())
-        if isinstance(dtype, pd.CategoricalDtype):
-            remap = dtype.categories.get_indexer(pd.Index(cats, tupleize_cols=False))
-            if (remap >= 0).all():
-                new = remap[codes]
-                if has_mask:
-                    new = np.where(mask, -1, new)
-                return pd.Categorical.from_codes(new, dtype=dtype)
-        values = cats[codes]
-        if cats.dtype != object and pd.api.types.is_numeric_dtype(dtype):
-            return finalize_numeric(values, mask, dtype, decimals=None, bounds=None)
-        if np.dtype(bool) == dtype:
-            return values.astype(bool)
-        if pd.api.types.is_bool_dtype(dtype):  # nullable "boolean"
-            return pd.arrays.BooleanArray(values.astype(bool), mask if has_mask else np.zeros(len(codes), bool))
-        values = values.astype(object)
-        if has_mask:
-            values[mask] = np.nan
-        if dtype == object:  # explicit, or pandas >= 3 would infer the "str" dtype
-            return pd.Series(values, dtype=object, copy=False).to_numpy()
-        return pd.array(values, dtype=dtype) if not isinstance(dtype, pd.CategoricalDtype) \
-            else pd.Categorical(values, dtype=dtype)
 
     # ------------------------------------------------------------------------------------------
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
