@@ -13,13 +13,14 @@ from .encoders import TableEncoder
 from .exceptions import (EncodingError, MetadataError, NonPrivateOperationWarning, NotFittedError,
                          PrivacyBudgetError)
 from .metadata import ColumnMetadata, Metadata
-from .synthesizers import DPVAESynthesizer, MarginalSynthesizer
+from .synthesizers import AIMSynthesizer, DPVAESynthesizer, MarginalSynthesizer
 from .pipeline import SynthesisPipeline, make_synthesis_pipeline
 
 
 _logging.getLogger("nhssynth").addHandler(_logging.NullHandler())
 
 __all__ = [
+    "AIMSynthesizer",
     "ColumnMetadata",
     "DPVAESynthesizer",
     "EncodingError",

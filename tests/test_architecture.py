@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nhssynth"
 # A part not listed under another's allowed set must not be imported by it.
 LAYERS = {
     "_version": set(),
+    "_rng": set(),
     "exceptions": set(),
     "metadata": {"exceptions"},
     "base": set(),
@@ -20,7 +21,7 @@ LAYERS = {
     "calibration": {"exceptions", "metadata", "base", "privacy", "encoders", "_values"},
     "io": {"exceptions", "metadata", "base"},
     "synthesizers": {"exceptions", "metadata", "base", "privacy", "encoders", "calibration", "io",
-                     "_values"},
+                     "_values", "_rng"},
     "pipeline": {"encoders", "privacy", "base", "exceptions"},
     "datasets": {"metadata"},
     "metrics": {"exceptions", "metadata", "base", "_values", "synthesizers"},

@@ -4,7 +4,7 @@ import warnings
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from nhssynth import DPVAESynthesizer, NonPrivateOperationWarning
+from nhssynth import AIMSynthesizer, DPVAESynthesizer, NonPrivateOperationWarning
 from nhssynth.datasets import load_example
 from nhssynth.synthesizers import MarginalSynthesizer
 from nhssynth.utils.estimator_checks import generator_checks
@@ -15,6 +15,7 @@ FAST = dict(max_epochs=2, batch_size=8, hidden_dims=(8,), latent_dim=2, random_s
 @parametrize_with_checks([
     DPVAESynthesizer(epsilon=None, allow_non_private=True, **FAST),
     MarginalSynthesizer(random_state=0),
+    AIMSynthesizer(epsilon=None, allow_non_private=True, rounds=2, iterations=20, random_state=0),
 ])
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
@@ -32,10 +33,12 @@ def table():
 def _generators(md):
     return [DPVAESynthesizer(epsilon=3.0, metadata=md, max_epochs=2, batch_size=128, hidden_dims=(16,),
                              latent_dim=4, random_state=0),
-            MarginalSynthesizer(epsilon=3.0, metadata=md, random_state=0)]
+            MarginalSynthesizer(epsilon=3.0, metadata=md, random_state=0),
+            AIMSynthesizer(epsilon=3.0, metadata=md, iterations=20, random_state=0)]
 
 
-@pytest.mark.parametrize("which", [0, 1], ids=["DPVAESynthesizer", "MarginalSynthesizer"])
+@pytest.mark.parametrize("which", [0, 1, 2],
+                         ids=["DPVAESynthesizer", "MarginalSynthesizer", "AIMSynthesizer"])
 @pytest.mark.parametrize("check", generator_checks(), ids=lambda c: c.__name__)
 def test_generator_checks(table, which, check):
     df, md = table

@@ -22,12 +22,15 @@ __all__ = ["ACCOUNTANTS", "check_accountant", "compute_epsilon", "compose_epsilo
 # mechanism.  A Gaussian mechanism applied once to the whole table is (z, 1.0, 1).
 History = tuple
 
-ACCOUNTANTS = ("prv", "rdp")
+ACCOUNTANTS = ("prv", "rdp")  # for DP-SGD (subsampled Gaussian steps)
+# "zcdp" composes full-table mechanisms only (Gaussian and exponential), see zcdp_rho
 _MAX_NOISE = 1e4
 _MIN_NOISE = 0.3
 
 
-def check_accountant(name: str) -> str:
+def check_accountant(name: str, *, allow_zcdp: bool = False) -> str:
+    if allow_zcdp and name == "zcdp":
+        return name
     if name == "gdp":
         raise ValueError("accountant='gdp' is an asymptotic approximation that can under-report "
                          "epsilon; use 'prv' (default, tight) or 'rdp' (conservative).")
@@ -63,10 +66,12 @@ def compose_epsilon(history: History, delta: float, accountant: str = "prv") -> 
     preprocessing histograms ``(z, 1.0, 1)`` followed by DP-SGD ``(sigma, q, T)``.  Composing
     them in one accountant is tighter than adding their epsilons.
     """
-    check_accountant(accountant)
+    check_accountant(accountant, allow_zcdp=True)
     history = tuple((float(z), float(q), int(t)) for z, q, t in history if t > 0)
     if not history:
         return 0.0
+    if accountant == "zcdp":
+        return zcdp_epsilon(zcdp_rho(history), delta)
     if any(z <= 0 for z, _, _ in history):
         return math.inf
     with warnings.catch_warnings(), np.errstate(all="ignore"):

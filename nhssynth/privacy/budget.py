@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import PrivacyBudgetError
-from .accounting import check_accountant, compose_epsilon, solve_noise_multiplier
+from .accounting import (check_accountant, compose_epsilon, solve_noise_multiplier, zcdp_rho,
+                         zcdp_rho_for)
 
 __all__ = ["PrivacyBudget", "Spend"]
 
@@ -45,7 +46,10 @@ class PrivacyBudget:
         Total epsilon for everything computed from the real data.
     delta : float
         Total delta.
-    accountant : {"prv", "rdp"}
+    accountant : {"prv", "rdp", "zcdp"}
+        ``"zcdp"`` composes full-table mechanisms only (Gaussian noise and the exponential
+        mechanism, entered as the Gaussian of the same zCDP), see
+        :func:`~nhssynth.privacy.accounting.zcdp_rho`.
     preprocessing_fraction : float
         Share of epsilon planned for DP preprocessing when it is needed (the composition is
         sub-additive, so training gets at least the rest).
@@ -65,7 +69,7 @@ class PrivacyBudget:
         if not 0 < self.preprocessing_fraction < 1:
             raise PrivacyBudgetError(
                 f"preprocessing_fraction must be in (0, 1), got {self.preprocessing_fraction!r}.")
-        check_accountant(self.accountant)
+        check_accountant(self.accountant, allow_zcdp=True)
 
     # -- bookkeeping ------------------------------------------------------------------------
     @property
@@ -119,6 +123,13 @@ class PrivacyBudget:
         """Total epsilon if ``extra_history`` were spent on top of what is recorded."""
         return compose_epsilon(self.history + tuple(extra_history), self.delta - self.delta_extra,
                                self.accountant)
+
+    def remaining_rho(self) -> float:
+        """zCDP budget still available: the ``rho`` whose conversion, composed with what is
+        spent (in zCDP), stays within ``epsilon`` at the accountant's delta.  Used to plan
+        full-table mechanisms; the spend is then recorded and accounted as usual."""
+        total = zcdp_rho_for(self.epsilon, self.delta - self.delta_extra)
+        return max(0.0, total - zcdp_rho(tuple(h for h in self.history if h[1] == 1.0)))
 
     def training_noise_multiplier(self, sample_rate: float, steps: int) -> float:
         """Smallest DP-SGD noise multiplier whose composition with what is already spent stays

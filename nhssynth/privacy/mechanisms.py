@@ -552,9 +552,10 @@ def publish_encoder_metadata(encoder, domains: dict) -> None:
 # --------------------------------------------------------------------------------------------
 # primitives of the domain release (nhssynth.encoders.domain)
 # --------------------------------------------------------------------------------------------
-_CORE_FALSE = 0.01  # chance that noise alone makes some empty power-of-two bin the core
-_STEP_FALSE = 0.005  # per side: chance that noise alone extends a bound by one more bin
-_WINDOWS = (2, 4, 8)  # runs of adjacent bins of the second look
+_CORE_FALSE = 1e-3  # chance that noise alone makes some empty power-of-two bin the core
+_SECOND_FALSE = 1e-5  # the same for the other signed part, once one part is found
+_STEP_FALSE = 1e-4  # per side: chance that noise alone extends a bound by one more bin
+_WINDOWS = (2, 4)  # runs of adjacent bins of the second look (a factor 16 at most)
 
 
 def log_bin_edges() -> np.ndarray:
@@ -573,8 +574,9 @@ def search_bounds(noisy: np.ndarray, sigma: float) -> tuple[int, int] | None:
 
     The negative values, the values near zero (the two bins around 0) and the positive values
     are searched separately (a spike of zeros must not hide values in the hundreds, as in a
-    count of days or a capital gain), each at a third of the false-positive rates below, and
-    the range covers every part found.  Within a signed part the range grows from a *core*
+    count of days or a capital gain), and the range covers every part found.  The signed part
+    with the fuller bin is searched at a third of the false-positive rates below, the other at
+    ``_SECOND_FALSE`` (a range from -500 to 10^14 needs noise to fake a whole part).  Within a signed part the range grows from a *core*
     outwards, so a lone bin far from the data that clears the noise by chance cannot stretch it:
 
     1. the core is the fullest bin, if it clears the noise maximum of the part's bins (a chance
@@ -588,13 +590,17 @@ def search_bounds(noisy: np.ndarray, sigma: float) -> tuple[int, int] | None:
     """
     noisy = np.asarray(noisy, dtype=np.float64)
     middle = noisy.size // 2  # bins middle - 1 and middle hold [-2^-20, 0) and [0, 2^-20)
+    parts = [(0, middle - 1), (middle + 1, noisy.size)]
+    # the part with the fuller bin is searched first; the other must then pass a stricter
+    # test (data on both sides of zero is rarer than noise far out on the empty side)
+    parts.sort(key=lambda p: -float(noisy[p[0]:p[1]].max(initial=-np.inf)))
     found = []
-    z_zero = float(ndtri(1.0 - _CORE_FALSE / 6.0))
-    found += [i for i in (middle - 1, middle) if noisy[i] > sigma * z_zero]
-    for start, stop in ((0, middle - 1), (middle + 1, noisy.size)):
-        part = _search_part(noisy[start:stop], sigma, 3.0)
+    for (start, stop), false_rate in zip(parts, (_CORE_FALSE, _SECOND_FALSE)):
+        part = _search_part(noisy[start:stop], sigma, 3.0 * _CORE_FALSE / false_rate)
         if part is not None:
             found += [start + part[0], start + part[1]]
+    z_zero = float(ndtri(1.0 - _CORE_FALSE / 6.0))
+    found += [i for i in (middle - 1, middle) if noisy[i] > sigma * z_zero]
     if not found:
         return None
     return min(found), max(found)
@@ -645,15 +651,29 @@ def _window_extend(beyond: np.ndarray, sigma: float, z: float, index: int, step:
     return index + step * (best + 1) if stat[best] > z else index
 
 
-def histogram_edges(lo: float, hi: float, n_bins: int, *, integer: bool) -> np.ndarray:
-    """Bin edges over ``[lo, hi]``: whole-integer bins (centred on the integers) for an integer
-    column whose range spans at most ``4 n_bins`` integers, else ``n_bins`` equal bins."""
-    if integer and hi - lo + 1 <= 4 * n_bins:
-        span = hi - lo + 1
-        width = 1 if span <= 2 * n_bins else math.ceil(span / n_bins)
-        return lo - 0.5 + width * np.arange(math.ceil(span / width) + 1, dtype=np.float64)
+def histogram_edges(lo: float, hi: float, n_bins: int, *, integer: bool = False,
+                    step: float | None = None) -> np.ndarray:
+    """Bin edges over ``[lo, hi]``.
+
+    Values on a grid (integers: ``step`` 1; a column with ``d`` decimals: ``step`` 10^-d) get
+    bins of whole grid steps centred on the grid points, as many steps per bin as keep the
+    range within about ``n_bins`` bins (at most ``4 n_bins`` single steps): a bin never splits
+    the values it holds from their grid neighbours, so a one-decimal lab value's histogram has
+    no empty bins between its values.  Other values get ``n_bins`` equal bins."""
+    if integer:
+        step = 1.0
     if hi <= lo:
-        hi = lo + 1.0
+        hi = lo + (step or 1.0)
+    if step:
+        first = math.floor(lo / step + 1e-9)
+        span = math.ceil(hi / step - 1e-9) - first + 1  # grid points in the range
+        if span <= 4 * n_bins:
+            width = 1 if span <= 2 * n_bins else math.ceil(span / n_bins)
+            return step * (first - 0.5 + width * np.arange(math.ceil(span / width) + 1,
+                                                            dtype=np.float64))
+        width = math.ceil(span / n_bins)
+        return step * (first - 0.5 + width * np.arange(math.ceil(span / width) + 1,
+                                                        dtype=np.float64))
     return np.linspace(lo, hi, n_bins + 1)
 
 

@@ -1,0 +1,670 @@
+"""What each column can hold and how its values are spread: the domain release.
+
+Every generator needs, per column, a *domain* -- the category list of a categorical column, the
+bounds of a numeric or datetime one -- and most need its one-way distribution: encoders fit
+their mixtures to it, calibration rakes to it, marginal-based generators start from it.
+:func:`release_domain` computes all of it in one place, for every generator, in one of two
+modes:
+
+``private`` (differential privacy)
+    Declared categories and bounds are public and used as they are.  Everything else is
+    released by Gaussian mechanisms on histograms (each row adds one count to each column's
+    histogram, so every stage is one Gaussian mechanism over all its columns, each column with
+    its own noise level, accounted as the single mechanism they form):
+
+    * stage A, *what exists*: the counts of every observed value of each undeclared categorical
+      column (a value is released only when its noisy count clears a threshold, so a value
+      held by one person is released with probability below a share of delta), the counts of
+      declared categorical and boolean columns, and counts in data-independent signed
+      power-of-two bins of each numeric column without declared bounds.  The bounds grow from
+      the fullest bin outwards through contiguous bins that clear the noise (and over thin
+      tails that show only in a window's sum), so a lone noisy bin far from the data can never
+      stretch them.  When no single bin clears the noise, a second look at runs of 2, 4 and 8
+      adjacent bins (post-processing of the same counts) gives a wider but sane range; when
+      that fails too, the column is *withheld* (output as missing) and the report says so.
+      A categorical column none of whose values clears the threshold is withheld the same way.
+    * stages B and C, *where the mass is*: a histogram of every numeric column between its
+      bounds (whole-integer bins for integer columns of a short range), and a second one
+      zoomed onto the occupied range when the first puts the bulk in a few bins.
+
+    The noise levels follow from the budget the caller hands over (in zCDP units, ``rho``) and
+    from what each statistic needs: categorical thresholds low enough that a category holding
+    ``max(2 % of the rows, 150)`` rows is released with probability about 0.999, when the
+    budget allows (at most ``max_category_share`` of it), power-of-two bounds from a small
+    share, and the rest for the histograms.  The number of rows is treated as public.
+
+``exact`` (not private)
+    The same statistics read from the rows without noise, for non-private fits; every one of
+    them is listed in :attr:`TableDomain.non_private_statistics`.
+
+Values in the numeric scale: datetimes are nanoseconds since the epoch (UTC).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from ..exceptions import PrivacyBudgetError, PrivacyWarning
+from ..metadata import ColumnMetadata, Metadata
+from ..privacy.mechanisms import (histogram_edges, log_bin_edges, coarse_counts, project_counts,
+                                  search_bounds, spread_beyond, zoom_range)
+
+__all__ = ["ColumnDomain", "TableDomain", "release_domain", "column_to_float",
+           "CATEGORY_TARGET_ROWS"]
+
+CATEGORY_TARGET_ROWS = 150  # a category this common (or 2% of the rows) should be released
+_CATEGORY_SHARE = 0.02
+_RELEASE_CONFIDENCE = 3.1  # standard deviations: P(a target category is missed) ~ 1e-3
+_BOUNDS_SHARE = 0.25  # of the domain budget (after categories), at most, for the bounds
+_MAX_CATEGORY_SHARE = 0.6  # of the domain budget, at most, for the categorical thresholds
+_N_BINS = 64
+
+
+def column_to_float(series: pd.Series, col: ColumnMetadata) -> np.ndarray:
+    """Non-missing values of a numeric or datetime column as float64 (datetimes: ns since epoch)."""
+    s = series.dropna()
+    if col.kind == "datetime":
+        if not pd.api.types.is_datetime64_any_dtype(s.dtype):
+            s = pd.to_datetime(s, format=col.datetime_format)
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        return s.astype("datetime64[ns]").astype("int64").to_numpy(dtype=np.float64)
+    return pd.to_numeric(s).to_numpy(dtype=np.float64)
+
+
+def _declared_bounds_float(col: ColumnMetadata) -> tuple[float, float]:
+    lo, hi = col.bounds()
+    if col.kind == "datetime":
+        def conv(t):
+            t = pd.Timestamp(t)
+            return float((t.tz_convert("UTC").tz_localize(None) if t.tzinfo is not None else t).value)
+        return conv(lo), conv(hi)
+    return float(lo), float(hi)
+
+
+@dataclass
+class ColumnDomain:
+    """The released domain and one-way histogram of one column.
+
+    Attributes
+    ----------
+    name, kind : str
+        As in the metadata.
+    nullable : bool
+        Whether the last count is that of missing values.
+    categories : list or None
+        Categorical/boolean columns: the values that may be generated (public order).
+    bounds : (float, float) or None
+        Numeric/datetime columns: the range values are generated in (datetimes in ns).
+    edges : ndarray or None
+        Numeric/datetime columns: edges of the histogram bins over ``bounds``.
+    counts : ndarray
+        Released counts: one per category or bin, then missing (when ``nullable``); projected
+        onto non-negative values.
+    occupied : ndarray of bool or None
+        Bins whose noisy count clears the noise (where a mixture may put a mode).
+    sigma : float
+        Noise standard deviation of each count (0 when exact).
+    source : {"declared", "dp", "exact"}
+        Where the domain (categories or bounds) comes from.
+    withheld : bool
+        Nothing about the column's values could be released at this budget: it is generated as
+        missing.
+    note : str or None
+        What happened (a fallback, a withheld column), for the privacy report.
+    """
+
+    name: str
+    kind: str
+    nullable: bool
+    counts: np.ndarray
+    sigma: float
+    source: str
+    categories: list | None = None
+    bounds: tuple[float, float] | None = None
+    edges: np.ndarray | None = None
+    occupied: np.ndarray | None = None
+    withheld: bool = False
+    note: str | None = None
+
+    @property
+    def value_counts(self) -> np.ndarray:
+        """Counts of the values (categories or bins), without the missing count."""
+        return self.counts[:-1] if self.nullable else self.counts
+
+    @property
+    def missing_count(self) -> float:
+        return float(self.counts[-1]) if self.nullable else 0.0
+
+    @property
+    def centres(self) -> np.ndarray | None:
+        return None if self.edges is None else 0.5 * (self.edges[1:] + self.edges[:-1])
+
+    def probabilities(self) -> np.ndarray:
+        total = self.counts.sum()
+        return self.counts / total if total > 0 else np.full(self.counts.size, 1.0 / self.counts.size)
+
+
+@dataclass
+class TableDomain:
+    """The result of :func:`release_domain`: one :class:`ColumnDomain` per modelled column.
+
+    Attributes
+    ----------
+    columns : dict of str to ColumnDomain
+        In metadata order (``id`` columns have none).
+    total : float
+        Number of rows (the mean of the released totals; exact when not private).
+    private : bool
+    spends : list of dict
+        Ledger entries (``stage``, ``mechanism``, ``history``, ``delta_extra``, ``columns``...)
+        to charge to the caller's budget.
+    non_private_statistics : list of str
+        Statistics read from the rows without DP (exact mode).
+    """
+
+    columns: dict[str, ColumnDomain] = field(default_factory=dict)
+    total: float = 0.0
+    private: bool = True
+    spends: list[dict] = field(default_factory=list)
+    non_private_statistics: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> ColumnDomain:
+        return self.columns[name]
+
+    def __iter__(self):
+        return iter(self.columns.values())
+
+    @property
+    def withheld(self) -> list[str]:
+        return [c.name for c in self if c.withheld]
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"{c.name}: {c.note}" for c in self if c.note]
+
+    def encoder_domains(self, metadata: Metadata) -> dict[str, dict]:
+        """The ``domains`` argument of :class:`~nhssynth.TableEncoder`: categories, bounds and the
+        weighted histogram each mixture is fitted to (datetimes as timestamps)."""
+        out: dict[str, dict] = {}
+        for c in self:
+            col = metadata[c.name]
+            if c.categories is not None and c.source != "declared":
+                out[c.name] = {"categories": list(c.categories)}
+            if c.bounds is None:
+                continue
+            lo, hi = c.bounds
+            if col.kind == "datetime":
+                out[c.name] = {"bounds": (_to_timestamp(lo, col), _to_timestamp(hi, col))}
+                continue
+            weights = np.where(c.occupied, c.value_counts, 0.0) if c.occupied is not None \
+                else c.value_counts.copy()
+            if weights.sum() <= 0:
+                weights = np.ones_like(weights)
+            out[c.name] = {"bounds": (lo, hi), "gmm_values": np.clip(c.centres, lo, hi),
+                           "gmm_weights": weights}
+        return out
+
+
+def _to_timestamp(value: float, col: ColumnMetadata) -> pd.Timestamp:
+    ts = pd.Timestamp(int(round(value)))
+    return ts.tz_localize("UTC").tz_convert(col.timezone) if col.timezone else ts
+
+
+# --------------------------------------------------------------------------------------------
+# the budget plan
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Plan:
+    sigma_categories: float  # undeclared categorical columns (stage A, thresholded)
+    sigma_known: float  # declared categorical and boolean columns (stage A)
+    sigma_bounds: float  # power-of-two bins of numeric columns without bounds (stage A)
+    sigma_histograms: float  # each of stages B and C (numeric histograms)
+    delta_share: float  # per undeclared categorical column: chance a unique value is released
+
+
+def _plan(metadata: Metadata, n: int, rho: float, delta_threshold: float,
+          max_category_share: float) -> _Plan:
+    cats = [c for c in metadata if c.kind == "categorical" and not c.has_declared_categories]
+    known = [c for c in metadata if c.kind == "boolean"
+             or (c.kind == "categorical" and c.has_declared_categories)]
+    bounded = [c for c in metadata if c.kind in ("continuous", "integer", "datetime")
+               and not c.has_declared_bounds]
+    hist = [c for c in metadata if c.kind in ("continuous", "integer")
+            or (c.kind == "datetime" and not c.has_declared_bounds)]
+    delta_share = delta_threshold / max(len(cats), 1)
+    z_threshold = float(ndtri(1.0 - delta_share)) if cats else 0.0
+    # what the thresholds need: a category of ``target`` rows clears 1 + sigma z_threshold
+    # with _RELEASE_CONFIDENCE standard deviations to spare
+    target = max(_CATEGORY_SHARE * n, CATEGORY_TARGET_ROWS)
+    sigma_need = (target - 1.0) / (z_threshold + _RELEASE_CONFIDENCE) if cats else math.inf
+    rho_cats = min(len(cats) / (2 * sigma_need ** 2), max_category_share * rho) if cats else 0.0
+    sigma_c = math.sqrt(len(cats) / (2 * rho_cats)) if cats else math.inf
+    rest = rho - rho_cats
+    # bounds need an octave holding ~5% of the rows to clear the noise: sigma about n / 60,
+    # at most _BOUNDS_SHARE of what is left
+    sigma_bounds_need = max(n / 60.0, 1.0)
+    rho_bounds = min(len(bounded) / (2 * sigma_bounds_need ** 2), _BOUNDS_SHARE * rest) \
+        if bounded else 0.0
+    # stage A's known categories and stages B + C share the rest equally per release
+    n_rest = len(known) + 2 * len(hist)
+    per_release = (rest - rho_bounds) / n_rest if n_rest else 0.0
+    sigma_b = math.sqrt(len(bounded) / (2 * rho_bounds)) if bounded else math.inf
+    sigma_r = math.sqrt(1.0 / (2 * per_release)) if n_rest else math.inf
+    return _Plan(sigma_c, sigma_r, sigma_b, sigma_r, delta_share)
+
+
+# --------------------------------------------------------------------------------------------
+# the release
+# --------------------------------------------------------------------------------------------
+def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
+                   delta_threshold: float = 0.0, rng: Any = None, n_bins: int = _N_BINS,
+                   max_category_share: float = _MAX_CATEGORY_SHARE) -> TableDomain:
+    """Release every column's domain and one-way histogram (see the module docstring).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The real table, validated against ``metadata``.
+    metadata : Metadata
+    rho : float or None
+        zCDP budget of the whole release (``None``: exact, not private).
+    delta_threshold : float
+        Delta for releasing data-dependent category sets (the total over columns).
+    rng : numpy Generator or an object with ``normal(loc, scale, size)``
+        Noise source.
+    n_bins : int
+        Bins of the numeric histograms (integer columns of a short range get one per integer).
+    max_category_share : float
+        Largest share of ``rho`` the categorical thresholds may take.
+
+    Returns
+    -------
+    TableDomain
+    """
+    if rho is None:
+        return _release_exact(df, metadata, n_bins)
+    if not rho > 0:
+        raise PrivacyBudgetError(f"the domain release needs a positive budget, got rho={rho!r}.")
+    n = len(df)
+    plan = _plan(metadata, n, rho, delta_threshold, max_category_share)
+    out = TableDomain(private=True)
+    stage_a: list[float] = []
+    totals: list[float] = []
+    tau = 1.0 + plan.sigma_categories * float(ndtri(1.0 - plan.delta_share)) \
+        if math.isfinite(plan.sigma_categories) else math.inf
+    coarse: dict[str, tuple[float, float] | None] = {}
+    edges = log_bin_edges()
+    n_cats = 0
+    for col in metadata:
+        s = df[col.name]
+        if col.kind == "categorical" and not col.has_declared_categories:
+            stage_a.append(plan.sigma_categories)
+            n_cats += 1
+            out.columns[col.name] = _release_unknown_categories(col, s, plan.sigma_categories, tau, rng)
+            totals.append(float(out.columns[col.name].counts.sum()))
+        elif col.kind == "boolean" or col.kind == "categorical":
+            stage_a.append(plan.sigma_known)
+            out.columns[col.name] = _release_known_categories(col, s, plan.sigma_known, rng)
+            totals.append(float(out.columns[col.name].counts.sum()))
+        elif col.kind in ("continuous", "integer", "datetime") and not col.has_declared_bounds:
+            stage_a.append(plan.sigma_bounds)
+            noisy = coarse_counts(column_to_float(s, col), edges) \
+                + rng.normal(0.0, plan.sigma_bounds, size=len(edges) - 1)
+            found = search_bounds(noisy, plan.sigma_bounds)
+            if found is None:
+                coarse[col.name] = None
+                continue
+            lo, hi = float(edges[found[0]]), float(edges[found[1] + 1])
+            # a positive column whose next power-of-two bin down holds more than noise has a
+            # thin tail towards zero the search could not follow (urine output 1..512 ml below
+            # a bulk in the thousands): its histograms then start at 0 (post-processing)
+            if lo > 0 and found[0] > 0 and noisy[found[0] - 1] > plan.sigma_bounds:
+                lo = 0.0
+            coarse[col.name] = (lo, hi)
+    if stage_a:
+        out.spends.append(_spend("domains", "Gaussian noisy counts of every value of each "
+                                 "categorical column (released above a threshold) and of "
+                                 "power-of-two bins of each numeric column without bounds",
+                                 stage_a, [c.name for c in metadata if c.name in out.columns
+                                           or c.name in coarse],
+                                 delta_extra=plan.delta_share * n_cats))
+    hist_cols = [c for c in metadata if c.kind in ("continuous", "integer")
+                 or (c.kind == "datetime" and not c.has_declared_bounds)]
+    if hist_cols:
+        _release_histograms(df, hist_cols, coarse, plan.sigma_histograms, n_bins, rng, out, totals)
+        out.spends.append(_spend("histograms", f"Gaussian noisy {n_bins}-bin histograms of each "
+                                 "numeric column between its bounds, twice (zoomed onto the "
+                                 "occupied range where that helps)",
+                                 [plan.sigma_histograms] * len(hist_cols),
+                                 [c.name for c in hist_cols], releases=2))
+    for col in metadata:  # datetimes with declared bounds: the bounds only
+        if col.kind == "datetime" and col.has_declared_bounds and col.name not in out.columns:
+            lo, hi = _declared_bounds_float(col)
+            out.columns[col.name] = ColumnDomain(col.name, col.kind, col.nullable, np.zeros(0), 0.0,
+                                                 "declared", bounds=(lo, hi))
+    out.columns = {c.name: out.columns[c.name] for c in metadata if c.name in out.columns}
+    out.total = float(np.mean(totals)) if totals else float(n)
+    for c in out:
+        if c.withheld:
+            warnings.warn(f"column {c.name!r}: {c.note}", PrivacyWarning, stacklevel=2)
+    return out
+
+
+def _spend(stage: str, mechanism: str, sigmas: list[float], columns: list[str], *,
+           releases: int = 1, delta_extra: float = 0.0) -> dict:
+    """Ledger entry of one stage: a Gaussian mechanism whose columns have noise ``sigmas`` (one
+    count per row and column) is the Gaussian mechanism of noise multiplier
+    ``1 / sqrt(sum 1 / sigma^2)``."""
+    z = 1.0 / math.sqrt(sum(1.0 / s ** 2 for s in sigmas))
+    return {"stage": f"domain release: {stage}", "mechanism": mechanism, "columns": columns,
+            "history": ((z, 1.0, releases),), "delta_extra": float(delta_extra),
+            "noise_multiplier": z}
+
+
+def _release_unknown_categories(col: ColumnMetadata, s: pd.Series, sigma: float, tau: float,
+                                rng) -> ColumnDomain:
+    counts = s.value_counts(dropna=True, sort=False)
+    noisy = counts.to_numpy(dtype=np.float64) + rng.normal(0.0, sigma, size=len(counts))
+    keep = noisy > tau
+    values = [v.item() if hasattr(v, "item") else v for v in counts.index[keep]]
+    order = sorted(range(len(values)), key=lambda i: (str(type(values[i])), values[i]))
+    released = [values[i] for i in order]
+    kept = noisy[keep][order]
+    missing = []
+    if col.nullable:
+        missing = [float(s.isna().sum()) + rng.normal(0.0, sigma)]
+    if not released:
+        note = (f"no category held enough rows to be released at this budget (threshold "
+                f"{tau:.0f} rows); the column is generated as missing. Declare its categories in "
+                f"the metadata (`nhssynth metadata template`), raise epsilon, or drop it.")
+        return ColumnDomain(col.name, col.kind, True, np.ones(1), sigma, "dp", categories=[],
+                            withheld=True, note=note)
+    raw = np.concatenate([kept, missing])
+    counts_out = project_counts(raw, max(float(raw.sum()), 1.0))
+    note = None
+    if len(released) < len(counts):
+        note = (f"{len(released)} categories released (threshold {tau:.0f} rows); rarer ones are "
+                f"not generated")
+    return ColumnDomain(col.name, col.kind, col.nullable, counts_out, sigma, "dp",
+                        categories=released, note=note)
+
+
+def _release_known_categories(col: ColumnMetadata, s: pd.Series, sigma: float, rng) -> ColumnDomain:
+    cats = list(col.categories) if col.categories is not None else [False, True]
+    codes = pd.Categorical(s.astype(object).where(s.notna(), None), categories=cats).codes
+    counts = np.bincount(np.where(codes < 0, len(cats), codes), minlength=len(cats) + 1)
+    counts = counts if col.nullable else counts[:-1]
+    noisy = counts.astype(np.float64) + rng.normal(0.0, sigma, size=counts.size)
+    return ColumnDomain(col.name, col.kind, col.nullable,
+                        project_counts(noisy, max(float(noisy.sum()), 1.0)), sigma, "declared",
+                        categories=cats)
+
+
+def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
+                        totals: list[float]) -> None:
+    """Stages B and C for ``cols``; writes a ColumnDomain per column into ``out``.
+
+    Stage B counts each column's rows in bins over its range and, beyond a range found under
+    DP, in powers of two outwards (``_TAIL_OCTAVES`` each side, the last open): one count per
+    row, so thin tails the power-of-two search could not see are counted with the histogram's
+    smaller noise.  Stage C either zooms onto an under-resolved core (years 1995-2003 in one
+    bin of 16) or measures the same bins again (the two averaged).  The released histogram is
+    the range's bins plus the tail bins that clear the noise contiguously from the range,
+    cropped to the support (:func:`_trim_support`)."""
+    # each stage's noise is sigma * sqrt(2): a column measured twice averages to sigma
+    s2 = sigma * math.sqrt(2.0)
+    tau = s2 * float(ndtri(1.0 - 0.5 / max(1, len(cols) * n_bins)))  # ~0.5 false bins in all
+    # Tail octaves count where they clear 2 (3 under 2,000 rows) noise standard deviations and
+    # are reached from the range without crossing more than two that do not: the projection of
+    # the noisy counts
+    # leaves noise in empty octaves whenever the noise is large next to the rows, and values
+    # drawn there would be outliers far beyond the data.  (Thin tails under two noise
+    # standard deviations per octave are clipped onto the range: declare bounds to keep them.)
+    tau_tail = (2.0 if len(df) >= 2_000 else 3.0) * s2  # small tables: noise is most of a bin
+    # as many bins as the noise allows: about 4 noise standard deviations of rows per bin on
+    # average (8 to n_bins), so a wide table at a small budget is not all noise
+    bins_per_column = int(np.clip(len(df) / (4.0 * sigma), 8, n_bins))
+    for col in cols:
+        values = column_to_float(df[col.name], col)
+        n_missing = float(len(df) - len(values))
+        if col.has_declared_bounds:
+            (lo, hi), source = _declared_bounds_float(col), "declared"
+        elif coarse.get(col.name) is not None:
+            (lo, hi), source = coarse[col.name], "dp"
+        else:
+            out.columns[col.name] = ColumnDomain(
+                col.name, col.kind, True, np.ones(1), s2, "dp", withheld=True,
+                note="too few rows to estimate its range privately at this budget; the column "
+                     "is generated as missing. Declare min and max in the metadata or raise "
+                     "epsilon.")
+            continue
+        integer = col.kind == "integer"
+        step = _grid_step(col)
+        if integer:
+            lo, hi = float(math.floor(lo)), float(math.ceil(hi))
+        edges = histogram_edges(lo, hi, bins_per_column, step=step)
+        below, above = (_octaves(edges[0], -1), _octaves(edges[-1], +1)) if source == "dp" \
+            else (np.zeros(0), np.zeros(0))
+        # stage B: [open, octaves below) [range bins) [octaves above, open); missing last
+        noisy_b = _noisy_counts(values, np.concatenate([below, edges, above]), n_missing, s2, rng)
+        k_lo, n_in = below.size, edges.size - 1
+        low, inner, high = noisy_b[:k_lo + 1], noisy_b[k_lo + 1:k_lo + 1 + n_in], noisy_b[k_lo + 1 + n_in:-1]
+        miss_b = noisy_b[-1]
+        # rows beyond a side without tail octaves are clipped onto the range's edge bin; an
+        # open-ended bin beyond tail octaves joins the outermost octave
+        inner = _fold(inner, float(low.sum()) if not below.size else 0.0,
+                      float(high.sum()) if not above.size else 0.0)
+        low = np.concatenate([[low[0] + low[1]], low[2:]]) if below.size else np.zeros(0)
+        high = np.concatenate([high[:-2], [high[-2] + high[-1]]]) if above.size else np.zeros(0)
+        zoomed = zoom_range(edges, inner, tau, (lo, hi), integer=integer)
+        if zoomed is None:
+            noisy_c = _noisy_counts(values, edges, n_missing, s2, rng)
+            again = noisy_c[1:-2]
+            if source == "declared":
+                again = _fold(again, noisy_c[0], noisy_c[-2])
+            inner = 0.5 * (inner + again)
+            missing = 0.5 * (miss_b + noisy_c[-1])
+            inner_occupied = inner > tau / math.sqrt(2.0)
+            inner_edges, bin_sigma = edges, sigma
+        else:
+            edges_c = histogram_edges(*zoomed, bins_per_column, step=step)
+            noisy_c = _noisy_counts(values, edges_c, n_missing, s2, rng)
+            # rows beyond the zoomed range but inside the first range: stage C's outer counts
+            # less what the tail octaves hold
+            beyond = (noisy_c[0] - float(low.sum()), noisy_c[-2] - float(high.sum()))
+            (e_lo, c_lo, o_lo), (e_hi, c_hi, o_hi) = spread_beyond(edges, inner, edges_c, beyond, tau)
+            # the first histogram's bins below the zoomed range, the zoomed bins, those above
+            inner_edges = np.concatenate([e_lo[:-1], edges_c, e_hi[1:]])
+            inner = np.concatenate([c_lo, noisy_c[1:-2], c_hi])
+            inner_occupied = np.concatenate([o_lo, noisy_c[1:-2] > tau, o_hi])
+            missing = 0.5 * (miss_b + noisy_c[-1])
+            bin_sigma = s2
+        hist_edges = np.concatenate([below, inner_edges, above])
+        noisy = np.concatenate([low, inner, high])
+        occupied = np.concatenate([low > tau_tail, inner_occupied, high > tau_tail])
+        if source == "dp" and float(inner.sum()) <= _CONFIRM * s2 * math.sqrt(inner.size):
+            # the fresh noise of stage B finds no rows in the range stage A found: that range
+            # was noise (a chance of about 1e-3), so nothing is released for this column
+            out.columns[col.name] = ColumnDomain(
+                col.name, col.kind, True, np.ones(1), s2, "dp", withheld=True,
+                note="too few rows to estimate its range privately at this budget (the histogram "
+                     "found none in the range the first look found); the column is generated as "
+                     "missing. Declare min and max in the metadata or raise epsilon.")
+            continue
+        raw = np.concatenate([noisy, [missing]]) if col.nullable else noisy
+        total = max(float(raw.sum()), 0.0)
+        totals.append(total)
+        counts = project_counts(raw, max(total, 1.0))
+        value_counts = counts[:noisy.size]
+        if source == "dp":
+            _trim_support(value_counts, occupied, (low.size, high.size), 2.0 * bin_sigma)
+        kept = np.flatnonzero(value_counts > 0)
+        note = None
+        if source == "dp" and kept.size:  # the range is the support
+            first, stop = int(kept[0]), int(kept[-1]) + 1
+            counts = np.concatenate([value_counts[first:stop], counts[noisy.size:]])
+            hist_edges, occupied = hist_edges[first:stop + 1], occupied[first:stop]
+            lo, hi = float(hist_edges[0]), float(hist_edges[-1])
+        if not occupied.any():
+            note = (f"no bin of its histogram clears the noise at this budget; the mixture is "
+                    f"fitted to the noisy histogram over [{lo:g}, {hi:g}]. Declare min/max or "
+                    f"raise epsilon.")
+            occupied = counts[:occupied.size] > 0
+        out.columns[col.name] = ColumnDomain(
+            col.name, col.kind, col.nullable, counts, bin_sigma, source,
+            bounds=(lo, hi), edges=hist_edges, occupied=occupied, note=note)
+
+
+_TAIL_OCTAVES = 12
+_TRIM_SHARE = 0.03  # of a column's mass, at most, trimmed from each end of its histogram
+_CONFIRM = 2.0  # noise standard deviations the range's rows must show in stage B
+_ZERO_BIN = 2.0 ** -20  # the power-of-two bins around 0 end here (LOG_BIN_RANGE)
+
+
+def _octaves(bound: float, side: int) -> np.ndarray:
+    """Edges of ``_TAIL_OCTAVES`` powers of two beyond ``bound`` on ``side`` (-1 below, +1
+    above), increasing and not touching ``bound``: towards zero when that direction crosses it
+    (positive bound, below; negative bound, above), otherwise away from it.  A range that
+    ends at the zero bin (the power-of-two search found only zeros on that side) continues
+    with the powers of two ``2^-4 .. 2^20`` away from zero; a range ending at exactly 0 has no
+    tail towards the sign it never saw."""
+    if abs(bound) <= _ZERO_BIN:
+        if (side > 0 and bound > 0) or (side < 0 and bound < 0):
+            out = 2.0 ** np.arange(-4, 21, dtype=np.float64)
+            return out if side > 0 else np.sort(-out)
+        return np.zeros(0)
+    k = np.arange(1, _TAIL_OCTAVES + 1, dtype=np.float64)
+    if side < 0:
+        out = bound / 2.0 ** k if bound > 0 else bound * 2.0 ** k
+    else:
+        out = bound * 2.0 ** k if bound > 0 else bound / 2.0 ** k
+    return np.sort(out)
+
+
+def _grid_step(col: ColumnMetadata) -> float | None:
+    """The grid a numeric column's values lie on (1 for integers, 10^-d for d decimals)."""
+    if col.kind == "integer":
+        return 1.0
+    if col.kind == "continuous" and col.decimals is not None:
+        return 10.0 ** -col.decimals
+    return None
+
+
+def _contiguous(occupied: np.ndarray, max_gap: int = 2) -> int:
+    """How many tail bins, from the nearest outwards, to keep: up to the last occupied bin
+    reached without crossing more than ``max_gap`` unoccupied bins in a row (a lone noisy bin
+    far out is never reached)."""
+    keep, gap = 0, 0
+    for i, hit in enumerate(occupied):
+        if hit:
+            keep, gap = i + 1, 0
+        else:
+            gap += 1
+            if gap > max_gap:
+                break
+    return keep
+
+
+def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, int],
+                  noise: float) -> None:
+    """Zero (in place) the released counts outside the column's support: tail octaves beyond
+    those that clear the noise contiguously from the range (``tails`` = numbers of low and high
+    tail bins), then at each end, up to the fullest bin at most, the run of bins whose mass is
+    no more than noise leaves in empty bins (:func:`_noise_run`).  Mass of
+    the size of the noise beyond the data is what survives the projection of empty bins, and
+    values drawn there are outliers no real row has (an age of 6 in a cohort aged 50-101, a
+    value in the millions from an empty tail octave).  Post-processing."""
+    n_low, n_high = tails
+    if n_low:
+        counts[:n_low - _contiguous(occupied[:n_low][::-1])] = 0.0
+    if n_high:
+        counts[counts.size - n_high + _contiguous(occupied[counts.size - n_high:]):] = 0.0
+    if counts.sum() <= 0:
+        return
+    peak = int(np.argmax(counts))
+    first = min(_noise_run(counts, noise), peak)
+    last = max(counts.size - 1 - _noise_run(counts[::-1], noise), peak)
+    counts[:first] = 0.0
+    counts[last + 1:] = 0.0
+
+
+def _noise_run(counts: np.ndarray, noise: float) -> int:
+    """Length of the run of bins at the start of ``counts`` whose total mass stays within what
+    noise leaves in that many empty bins (``noise`` times the root of their number): it ends
+    at the first bin where the mass grows faster than noise would."""
+    k = np.arange(1, counts.size + 1)
+    # at most _TRIM_SHARE of the mass: where the noise is as large as the bins' rows, a run of
+    # real rows looks like noise too
+    limit = np.minimum(noise * np.sqrt(k), _TRIM_SHARE * counts.sum())
+    over = np.cumsum(counts) > limit
+    return int(np.argmax(over)) if over.any() else counts.size
+
+
+def _fold(inner: np.ndarray, below: float, above: float) -> np.ndarray:
+    """Rows beyond a range moved into its edge bins (where generated values are clipped to)."""
+    out = inner.copy()
+    out[0] += below
+    out[-1] += above
+    return out
+
+
+def _noisy_counts(values: np.ndarray, edges: np.ndarray, n_missing: float, std: float,
+                  rng) -> np.ndarray:
+    """Counts of ``values`` in ``(-inf, edges[0])``, the bins of ``edges``, ``[edges[-1],
+    inf)``, then the missing count, each plus N(0, std^2): one count per row, one Gaussian
+    mechanism.  The last bin of ``edges`` is closed (as ``np.histogram``'s)."""
+    outer = np.concatenate([[-np.inf], edges[:-1], [np.nextafter(edges[-1], np.inf)], [np.inf]])
+    counts = np.append(np.histogram(values, bins=outer)[0].astype(np.float64), n_missing)
+    return counts + rng.normal(0.0, std, size=counts.size)
+
+
+# --------------------------------------------------------------------------------------------
+# exact (not private)
+# --------------------------------------------------------------------------------------------
+def _release_exact(df: pd.DataFrame, metadata: Metadata, n_bins: int) -> TableDomain:
+    out = TableDomain(private=False, total=float(len(df)))
+    for col in metadata:
+        s = df[col.name]
+        if col.kind == "categorical" or col.kind == "boolean":
+            if col.kind == "categorical" and not col.has_declared_categories:
+                observed = [v.item() if hasattr(v, "item") else v for v in s.dropna().unique()]
+                cats = sorted(observed, key=lambda v: (str(type(v)), v))
+                out.non_private_statistics.append(f"{col.name}: category set")
+                source = "exact"
+            else:
+                cats = list(col.categories) if col.categories is not None else [False, True]
+                source = "declared"
+            codes = pd.Categorical(s.astype(object).where(s.notna(), None), categories=cats).codes
+            counts = np.bincount(np.where(codes < 0, len(cats), codes), minlength=len(cats) + 1)
+            counts = counts if col.nullable else counts[:-1]
+            out.columns[col.name] = ColumnDomain(col.name, col.kind, col.nullable,
+                                                 counts.astype(np.float64), 0.0, source,
+                                                 categories=cats)
+            out.non_private_statistics.append(f"{col.name}: one-way histogram")
+        elif col.kind in ("continuous", "integer", "datetime"):
+            values = column_to_float(s, col)
+            if col.has_declared_bounds:
+                (lo, hi), source = _declared_bounds_float(col), "declared"
+            elif values.size:
+                lo, hi, source = float(values.min()), float(values.max()), "exact"
+                out.non_private_statistics.append(f"{col.name}: min/max")
+            else:
+                lo, hi, source = 0.0, 1.0, "exact"
+            if col.kind == "integer":
+                lo, hi = float(math.floor(lo)), float(math.ceil(hi))
+            edges = histogram_edges(lo, hi, n_bins, step=_grid_step(col))
+            counts = np.histogram(np.clip(values, lo, hi), bins=edges)[0].astype(np.float64)
+            if col.nullable:
+                counts = np.append(counts, float(len(s) - len(values)))
+            out.columns[col.name] = ColumnDomain(col.name, col.kind, col.nullable, counts, 0.0,
+                                                 source, bounds=(lo, hi), edges=edges,
+                                                 occupied=(counts[:len(edges) - 1] > 0))
+            out.non_private_statistics.append(f"{col.name}: one-way histogram")
+    return out

@@ -1,0 +1,109 @@
+"""What every generator shares: the privacy budget, input checks, the report and persistence.
+
+A generator subclasses :class:`BaseSynthesizer`, declares its own parameters in
+``_parameter_constraints`` (merged with the common ones here) and implements ``fit`` and
+``sample``.  It gets:
+
+* :meth:`_make_budget` -- the :class:`~nhssynth.privacy.budget.PrivacyBudget` of a fit (or
+  None with a warning when not private), with the default ``delta = min(1e-5, 0.1 / n)``;
+* :meth:`_check_frame` -- the DataFrame and its validated :class:`~nhssynth.Metadata`;
+* ``privacy_report()`` from the fitted ``privacy_report_``; ``save``/``load``.
+"""
+from __future__ import annotations
+
+import warnings
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from ..base import GeneratorMixin
+from ..exceptions import MetadataError, NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
+from ..io import load_synthesizer, save_synthesizer
+from ..metadata import Metadata, as_metadata
+from ..privacy.budget import PrivacyBudget
+from ..privacy.report import PrivacyReport
+
+__all__ = ["BaseSynthesizer"]
+
+
+class BaseSynthesizer(GeneratorMixin, BaseEstimator):
+    """Base class of the ``<Method>Synthesizer`` generators (not used on its own)."""
+
+    _parameter_constraints: dict = {
+        "epsilon": [Interval(Real, 0, None, closed="neither"), None],
+        "delta": [Interval(Real, 0, 1, closed="neither"), None],
+        "metadata": [Metadata, str, dict, None],
+        "allow_non_private": ["boolean"],
+        "random_state": ["random_state"],
+    }
+
+    # -- fit helpers ------------------------------------------------------------------------
+    def _check_frame(self, X: Any) -> tuple[pd.DataFrame, Metadata]:
+        """The table as a DataFrame and its metadata (declared or inferred), validated.
+
+        A DataFrame is used as it is (``sample`` then returns DataFrames); any other 2-D
+        array-like is checked by scikit-learn (numbers, NaN allowed) and named ``x0, x1, ...``
+        (``sample`` then returns arrays)."""
+        if isinstance(X, pd.DataFrame):
+            if len(X) < 2:
+                raise MetadataError(f"{type(self).__name__}.fit needs at least 2 rows, got "
+                                    f"{len(X)}.")
+            frame, self._input_kind = X, "dataframe"
+            self.feature_names_in_ = X.columns.to_numpy(dtype=object)
+        else:
+            arr = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan",
+                              ensure_min_samples=2, estimator=self)
+            frame = pd.DataFrame(arr, columns=[f"x{j}" for j in range(arr.shape[1])])
+            self._input_kind = "array"
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        metadata = as_metadata(self.metadata, frame)
+        metadata.validate(frame)
+        self.n_features_in_ = frame.shape[1]
+        return frame, metadata
+
+    def _as_input_kind(self, frame: pd.DataFrame):
+        """A sampled table in the form ``fit`` received: a DataFrame, or an array."""
+        return frame.to_numpy(dtype=np.float64) if self._input_kind == "array" else frame
+
+    def _make_budget(self, n: int, accountant: str) -> PrivacyBudget | None:
+        """The fit's budget; ``None`` (with a :class:`NonPrivateOperationWarning` unless
+        ``allow_non_private``) when ``epsilon`` is None."""
+        if self.epsilon is None:
+            if not self.allow_non_private:
+                warnings.warn(f"epsilon=None: {type(self).__name__} is fitted WITHOUT differential "
+                              "privacy; the synthetic data carries no formal privacy guarantee. "
+                              "Pass allow_non_private=True to acknowledge.",
+                              NonPrivateOperationWarning, stacklevel=3)
+            return None
+        delta = self.delta if self.delta is not None else min(1e-5, 0.1 / n)
+        if delta >= 1.0 / n:
+            raise PrivacyBudgetError(
+                f"delta={delta:g} is not below 1/n_rows={1.0 / n:.3g}: a mechanism that publishes "
+                f"one random row would satisfy it. Use delta <= {0.1 / n:.2g} (or leave it None).")
+        if delta > 0.1 / n:
+            warnings.warn(f"delta={delta:g} is close to 1/n_rows={1.0 / n:.3g}; consider "
+                          f"<= {0.1 / n:.2g}.", PrivacyWarning, stacklevel=3)
+        return PrivacyBudget(float(self.epsilon), float(delta), accountant)
+
+    # -- public ---------------------------------------------------------------------------
+    def privacy_report(self) -> PrivacyReport:
+        """What the fitted model's guarantee covers: total (epsilon, delta), every spend, the
+        statistics read without DP and notes on the release (see
+        :class:`~nhssynth.privacy.report.PrivacyReport`)."""
+        check_is_fitted(self)
+        return self.privacy_report_
+
+    def save(self, path) -> None:
+        """Save to a directory (JSON and, for neural generators, a weights file; no pickle)."""
+        save_synthesizer(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Load a generator saved with :meth:`save`."""
+        return load_synthesizer(path, cls)

@@ -1,0 +1,339 @@
+"""AIMSynthesizer: select, measure and generate over noisy marginals (the AIM algorithm).
+
+The table is seen through discrete codes (:class:`~nhssynth.encoders.binning.TableBins`:
+categories as released, numeric columns in runs of equal released mass).  The fit:
+
+1. **Domain release** (:func:`~nhssynth.encoders.domain.release_domain`): category sets, bounds
+   and fine one-way histograms of every column under DP; the one-way counts, summed onto the
+   codes, are the first measurements.
+2. **Rounds** (McKenna et al., "AIM: an adaptive and iterative mechanism for differentially
+   private synthetic data", VLDB 2022): each round the exponential mechanism picks the two-way
+   (or three-way) marginal on which the current model is furthest from the data, corrected by
+   the noise its measurement would carry; the marginal is measured with Gaussian noise; the
+   model is re-estimated.  When a measurement barely moves the model, later rounds get twice
+   the noise budget (fewer, more precise measurements).  Marginals whose addition would make
+   the model larger than ``max_model_cells`` are never chosen.
+3. **Estimation** (:mod:`~nhssynth.synthesizers.aim.graphical_model`): a graphical model whose
+   marginals best fit every noisy measurement (Private-PGM); post-processing.
+4. **Sampling**: codes drawn from the model, numeric codes de-quantised from the released fine
+   histograms, then cast back to the column dtypes.
+
+Privacy: the domain release, every Gaussian measurement and every exponential-mechanism
+selection are composed in zCDP (the exponential mechanism with epsilon ``e`` is ``e^2 / 8``-zCDP)
+and converted to ``(epsilon, delta)``; releasing data-dependent category sets adds a threshold
+delta.  The number of rows is treated as public.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from ..._rng import spawn
+from ...base import check_n_samples
+from ...encoders.binning import TableBins
+from ...encoders.domain import release_domain
+from ...exceptions import PrivacyBudgetError
+from ...privacy.accounting import zcdp_rho_for
+from ...privacy.report import PrivacyReport
+from .._base import BaseSynthesizer
+from .graphical_model import (GraphicalModel, Measurement, estimate,
+                              junction_tree_cells)
+
+__all__ = ["AIMSynthesizer"]
+
+_SELECT_SHARE = 0.1  # of each round's budget, for choosing the marginal (AIM's alpha = 0.9)
+_NOISE_SCORE = math.sqrt(2.0 / math.pi)
+_IMPOSSIBLE = -1e4  # a log-potential whose probability is 0 in float64 (no -inf arithmetic)  # E|N(0, 1)|: expected L1 error per cell, per sigma
+
+
+class AIMSynthesizer(BaseSynthesizer):
+    """Differentially private synthesizer over noisy two- and three-way marginals (AIM).
+
+    The generator to use at small budgets (epsilon of 3 and below): it spends the budget on
+    the marginals where the data's relationships are, chosen privately from the data, and a
+    graphical model reconciles them.  See the module docstring for the algorithm and
+    ``docs/model_card.md`` for measured quality.
+
+    Parameters
+    ----------
+    epsilon : float or None, default=1.0
+        Total privacy budget (the domain release, every selection and every measurement).
+        ``None`` fits without differential privacy (exact marginals chosen greedily) and warns
+        unless ``allow_non_private=True``.
+    delta : float or None, default=None
+        ``None`` uses ``min(1e-5, 0.1 / n_rows)``.
+    metadata : Metadata, path or dict, optional
+        Column kinds and public domains (declared categories and bounds cost no budget).
+        Inferred from the table when None.
+    domain_fraction : float, default=0.3
+        Share of the budget (in zCDP) for the domain release: category sets, bounds and the
+        one-way histograms that give every column its shape.
+    n_bins : int, default=16
+        Codes per numeric column in the model (runs of equal released mass of its fine
+        histogram; values are drawn inside a code from the fine histogram).
+    degree : {2, 3}, default=2
+        Largest marginal the rounds may measure.
+    max_cells : int, default=10_000
+        Largest number of cells of a measured marginal.
+    max_model_cells : int, default=200_000
+        Largest size of the model (cells of its junction tree).
+    rounds : int or None, default=None
+        Planned rounds (each round's budget is what is left divided by the rounds left);
+        ``None`` uses ``2 * n_columns``.  Rounds stop early when the budget is spent.
+    iterations : int, default=100
+        Estimation steps after each round (the final model gets ten times more).
+    allow_non_private : bool, default=False
+        Acknowledge ``epsilon=None`` (silences the warning).
+    random_state : int, RandomState, Generator or None
+        Seeds the noise, the selections and the model's initial state: the same seed
+        reproduces the same fit.
+
+    Attributes
+    ----------
+    epsilon_, delta_ : float
+        Privacy spent (``epsilon_ <= epsilon``; ``inf`` and 0 when not private).
+    model_ : ModelState
+        The fitted graphical model (sizes, measured cliques, potentials, total).
+    bins_ : TableBins
+        The codes of each column and how values are drawn back.
+    measured_ : list of tuple of str
+        The marginals measured in the rounds, in order.
+    privacy_report_ : PrivacyReport
+    n_features_in_, feature_names_in_
+    """
+
+    _parameter_constraints: dict = {
+        **BaseSynthesizer._parameter_constraints,
+        "domain_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "degree": [Interval(Integral, 2, 3, closed="both")],
+        "max_cells": [Interval(Integral, 4, None, closed="left")],
+        "max_model_cells": [Interval(Integral, 16, None, closed="left")],
+        "rounds": [Interval(Integral, 1, None, closed="left"), None],
+        "iterations": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, *, epsilon: float | None = 1.0, delta: float | None = None,
+                 metadata: Any = None, domain_fraction: float = 0.3, n_bins: int = 16,
+                 degree: int = 2, max_cells: int = 10_000, max_model_cells: int = 200_000,
+                 rounds: int | None = None, iterations: int = 100, allow_non_private: bool = False,
+                 random_state: Any = None) -> None:
+        self.epsilon = epsilon
+        self.delta = delta
+        self.metadata = metadata
+        self.domain_fraction = domain_fraction
+        self.n_bins = n_bins
+        self.degree = degree
+        self.max_cells = max_cells
+        self.max_model_cells = max_model_cells
+        self.rounds = rounds
+        self.iterations = iterations
+        self.allow_non_private = allow_non_private
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Fit the model to the table ``X`` (a DataFrame).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_rows, n_columns)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        frame, metadata = self._check_frame(X)
+        rng = spawn(self.random_state, ["domain", "rounds"])
+        budget = self._make_budget(len(frame), "zcdp")
+        domain = self._release_domain(frame, metadata, budget, rng["domain"])
+        bins = TableBins.from_domain(domain, metadata, frame, self.n_bins)
+        codes = bins.encode(frame)
+        one_way = [Measurement((j,), counts, max(sigma, 1.0), cells)
+                   for j, (cells, counts, sigma) in enumerate(bins.one_way(domain))]
+        rounds = _Rounds(self, codes, bins.sizes, one_way, domain.total, budget, rng["rounds"])
+        model = rounds.run()
+        self.bins_ = bins
+        self.metadata_ = metadata
+        self.model_ = _without_other(model, bins).state()
+        self.measured_ = [tuple(bins.names[a] for a in m.clique) for m in rounds.measurements
+                          if len(m.clique) > 1]
+        rounds.record()
+        self.privacy_report_ = PrivacyReport.from_budget(
+            budget, epsilon_budget=self.epsilon,
+            non_private_statistics=domain.non_private_statistics, notes=domain.notes,
+            details={"measured": [" x ".join(m) for m in self.measured_],
+                     "rounds": rounds.n_rounds})
+        self.epsilon_ = self.privacy_report_.epsilon if budget is not None else math.inf
+        self.delta_ = self.privacy_report_.delta if budget is not None else 0.0
+        return self
+
+    def _release_domain(self, frame, metadata, budget, rng):
+        if budget is None:
+            return release_domain(frame, metadata, rho=None)
+        undeclared = any(c.kind == "categorical" and not c.has_declared_categories
+                         for c in metadata)
+        delta_threshold = 0.1 * budget.delta if undeclared else 0.0
+        rho = zcdp_rho_for(budget.epsilon, budget.delta - delta_threshold)
+        domain = release_domain(frame, metadata, rho=self.domain_fraction * rho,
+                                delta_threshold=delta_threshold, rng=rng)
+        for spend in domain.spends:
+            budget.record(spend["stage"], spend["mechanism"], history=spend["history"],
+                          delta_extra=spend["delta_extra"], columns=spend["columns"],
+                          noise_multiplier=spend["noise_multiplier"])
+        return domain
+
+    # ------------------------------------------------------------------------------------
+    def sample(self, n_samples: int, *, random_state: Any = None):
+        """Draw ``n_samples`` rows: a DataFrame with the training table's columns and dtypes (an
+        array when ``fit`` received one).
+
+        Parameters
+        ----------
+        n_samples : int
+        random_state : int, RandomState, Generator or None
+            Seed of this draw; the estimator is not changed.
+        """
+        check_is_fitted(self, "model_")
+        n_samples = check_n_samples(n_samples)
+        rng = spawn(random_state, ["codes", "values"])
+        codes = self.model_.model().sample(n_samples, rng["codes"])
+        return self._as_input_kind(self.bins_.decode(codes, rng["values"]))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
+
+class _Rounds:
+    """The select-measure-estimate loop of one fit."""
+
+    def __init__(self, est: AIMSynthesizer, codes: np.ndarray, sizes: list[int],
+                 one_way: list[Measurement], total: float, budget, rng: np.random.Generator):
+        self.est, self.codes, self.sizes = est, codes, sizes
+        self.measurements = list(one_way)
+        self.total, self.budget, self.rng = total, budget, rng
+        d = len(sizes)
+        self.candidates = [c for k in range(2, est.degree + 1)
+                           for c in itertools.combinations(range(d), k)
+                           if math.prod(sizes[a] for a in c) <= est.max_cells]
+        self.real: dict[tuple, np.ndarray] = {}
+        self.gaussian: list[float] = []  # noise multipliers of the round measurements
+        self.selection: list[float] = []  # epsilons of the exponential mechanism
+        self.n_rounds = 0
+
+    def _real(self, clique: tuple) -> np.ndarray:
+        if clique not in self.real:
+            shape = [self.sizes[a] for a in clique]
+            flat = np.ravel_multi_index(tuple(self.codes[:, a] for a in clique), shape)
+            self.real[clique] = np.bincount(flat, minlength=math.prod(shape)).astype(np.float64)
+        return self.real[clique]
+
+    def run(self) -> GraphicalModel:
+        est = self.est
+        model = estimate(self.sizes, self.measurements, self.total, iterations=est.iterations)
+        if not self.candidates:
+            return model
+        private = self.budget is not None
+        planned = est.rounds or 2 * len(self.sizes)
+        if private:
+            rho_left = self.budget.remaining_rho() * (1.0 - 1e-6)  # float slack: never over
+            rho_round = rho_left / planned
+            sigma, eps = _round_noise(rho_round)
+        else:
+            rho_left, sigma, eps = math.inf, 1.0, math.inf
+        while True:
+            if private:
+                cost = 1.0 / (2 * sigma ** 2) + eps ** 2 / 8.0
+                if rho_left - cost < 1e-12 * rho_left or rho_left < 2 * cost:
+                    sigma, eps = _round_noise(rho_left)  # the last round takes what is left
+                    cost = rho_left
+            elif self.n_rounds >= planned:
+                break
+            chosen = self._select(model, sigma, eps)
+            if chosen is None:
+                break
+            shape = [self.sizes[a] for a in chosen]
+            y = self._real(chosen)
+            if private:
+                y = y + self.rng.normal(0.0, sigma, size=y.size)
+                self.gaussian.append(sigma)
+                self.selection.append(eps)
+                rho_left -= cost
+            before = model.marginal(chosen).ravel()
+            self.measurements.append(Measurement(chosen, y, sigma))
+            model = estimate(self.sizes, self.measurements, self.total,
+                             iterations=est.iterations, warm_start=model)
+            self.n_rounds += 1
+            moved = np.abs(model.marginal(chosen).ravel() - before).sum()
+            if private and moved <= _NOISE_SCORE * sigma * math.prod(shape):
+                sigma, eps = sigma / 2.0, eps * 2.0  # the model barely moved: spend more per round
+            if private and rho_left <= 1e-12:
+                break
+        return estimate(self.sizes, self.measurements, self.total,
+                        iterations=10 * est.iterations, warm_start=model)
+
+    def _select(self, model: GraphicalModel, sigma: float, eps: float) -> tuple | None:
+        """The exponential mechanism over the candidates that keep the model small enough
+        (Gumbel-max: the first feasible candidate in the order of noisy scores)."""
+        measured = [m.clique for m in self.measurements]
+        scores = np.array([np.abs(self._real(c) - model.marginal(c).ravel()).sum()
+                           - _NOISE_SCORE * sigma * math.prod(self.sizes[a] for a in c)
+                           for c in self.candidates])
+        if math.isfinite(eps):
+            # sensitivity 1: one row moves one cell of the data's marginal by one
+            keys = eps * scores / 2.0 + self.rng.gumbel(size=scores.size)
+        else:
+            keys = scores
+        for i in np.argsort(-keys, kind="stable"):
+            c = self.candidates[i]
+            if c in measured and not math.isfinite(eps):
+                continue
+            if junction_tree_cells(self.sizes, measured + [c]) <= self.est.max_model_cells:
+                return c
+        return None
+
+    def record(self) -> None:
+        if self.budget is None or not self.gaussian:
+            return
+        self.budget.record("rounds: selection", f"exponential mechanism choosing {self.n_rounds} "
+                           "marginals (each counted as the Gaussian of the same zCDP)",
+                           history=tuple((2.0 / e, 1.0, 1) for e in self.selection))
+        self.budget.record("rounds: measurement", f"Gaussian noisy counts of {self.n_rounds} "
+                           "chosen marginals", history=tuple((s, 1.0, 1) for s in self.gaussian))
+
+
+def _round_noise(rho: float) -> tuple[float, float]:
+    """Measurement noise and selection epsilon of a round given its zCDP budget."""
+    if rho <= 0:
+        raise PrivacyBudgetError("no budget is left for the marginal rounds; raise epsilon or "
+                                 "lower domain_fraction.")
+    sigma = math.sqrt(1.0 / (2.0 * (1.0 - _SELECT_SHARE) * rho))
+    eps = math.sqrt(8.0 * _SELECT_SHARE * rho)
+    return sigma, eps
+
+
+def _without_other(model: GraphicalModel, bins: TableBins) -> GraphicalModel:
+    """The model conditioned on no column taking its "other" code (a category that was not
+    released cannot be generated)."""
+    potentials = [p.copy() for p in model.potentials]
+    for j, b in enumerate(bins.columns):
+        if b.other_code is None:
+            continue
+        home = next(i for i, c in enumerate(model.tree.cliques) if j in c)
+        axis = model.tree.cliques[home].index(j)
+        index = [slice(None)] * potentials[home].ndim
+        index[axis] = b.other_code
+        potentials[home][tuple(index)] = _IMPOSSIBLE
+    return GraphicalModel(model.tree, potentials, model.total, model.measured)

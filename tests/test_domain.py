@@ -1,0 +1,147 @@
+"""The domain release (nhssynth.encoders.domain): categories and ranges that keep the table,
+nothing absurd, nothing rare, and an honest ledger."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from nhssynth import Metadata
+from nhssynth.encoders.domain import CATEGORY_TARGET_ROWS, release_domain
+from nhssynth.exceptions import PrivacyWarning
+from nhssynth.privacy.accounting import zcdp_rho, zcdp_rho_for
+from nhssynth.privacy.mechanisms import coarse_counts, log_bin_edges, search_bounds
+
+RHO_EPS1 = 0.4 * zcdp_rho_for(1.0, 1e-5)
+
+
+def _table(n: int, rng) -> pd.DataFrame:
+    """A clinical-looking table: a diagnosis with 10 values from 30% down to 1.5%, a sex column
+    with 3% F, an age, a skewed lab value with a spike of zeros, a flag."""
+    p = np.array([30, 20, 12, 10, 8, 6, 5, 4, 3.5, 1.5])
+    diag = rng.choice([f"D{i:02d}" for i in range(10)], size=n, p=p / p.sum())
+    return pd.DataFrame({
+        "diagnosis": diag,
+        "sex": np.where(rng.random(n) < 0.03, "F", "M"),
+        "age": rng.integers(18, 95, n),
+        "lab": np.where(rng.random(n) < 0.3, 0.0, np.round(rng.lognormal(3, 1, n), 1)),
+        "flag": rng.random(n) < 0.2,
+    })
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_category_the_target_asks_for_is_released_at_epsilon_1(seed):
+    df = _table(10_000, np.random.default_rng(seed))
+    md = Metadata.from_dataframe(df)
+    dom = release_domain(df, md, rho=RHO_EPS1, delta_threshold=1e-6, rng=np.random.default_rng(seed))
+    for name in ("diagnosis", "sex"):
+        counts = df[name].value_counts()
+        need = counts[(counts >= CATEGORY_TARGET_ROWS) & (counts >= 0.02 * len(df))].index
+        assert set(need) <= set(dom[name].categories), name
+    assert dom["sex"].categories == ["F", "M"]  # 3% F (300 rows) is kept, in public order
+
+
+def test_a_value_held_by_one_row_is_not_released():
+    rng = np.random.default_rng(0)
+    df = _table(5_000, rng)
+    df.loc[7, "diagnosis"] = "RARE-ONE"
+    md = Metadata.from_dataframe(df)
+    for seed in range(20):
+        dom = release_domain(df, md, rho=RHO_EPS1, delta_threshold=1e-6,
+                             rng=np.random.default_rng(seed))
+        assert "RARE-ONE" not in dom["diagnosis"].categories
+
+
+def test_numeric_ranges_cover_the_data_and_the_zero_spike():
+    df = _table(10_000, np.random.default_rng(3))
+    md = Metadata.from_dataframe(df)
+    dom = release_domain(df, md, rho=RHO_EPS1, delta_threshold=1e-6, rng=np.random.default_rng(3))
+    age, lab = dom["age"], dom["lab"]
+    assert age.bounds[0] <= 18 and age.bounds[1] >= 94
+    assert age.bounds[1] <= 256  # a power-of-two range, never six orders of magnitude off
+    assert lab.bounds[0] <= 0.0  # the zeros are part of the range, and so are the values above
+    assert lab.bounds[1] >= np.quantile(df["lab"], 0.99)
+    # the released histogram puts the zero spike in the lowest bins
+    first = lab.value_counts[:2].sum() / lab.value_counts.sum()
+    assert 0.2 < first < 0.45
+
+
+def test_a_lone_noisy_bin_far_from_the_data_cannot_stretch_the_range():
+    edges = log_bin_edges()
+    values = np.random.default_rng(0).normal(50, 5, 2_000)
+    counts = coarse_counts(values, edges)
+    far = np.searchsorted(edges, 2.0 ** 40) - 1
+    counts[far] += 120  # as if noise put 120 rows in [2^40, 2^41)
+    lo, hi = search_bounds(counts, 20.0)
+    assert edges[hi + 1] <= 256 and edges[lo] >= 16
+
+
+def test_no_bin_clearing_the_noise_gives_a_wider_window_or_nothing():
+    edges = log_bin_edges()
+    values = np.random.default_rng(0).uniform(1, 1000, 60)  # 60 rows over 10 octaves
+    counts = coarse_counts(values, edges)
+    found = search_bounds(counts, 4.0)  # single octaves (~6 rows) do not clear 4 sigma x 4.4
+    assert found is not None and edges[found[0]] >= 0.5 and edges[found[1] + 1] <= 2048
+    assert search_bounds(np.zeros_like(counts), 4.0) is None
+
+
+def test_a_column_that_cannot_be_released_is_withheld_with_a_warning_not_an_error():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"code": rng.choice(list("ABCDEFGHIJ"), 120), "x": rng.normal(50, 5, 120)})
+    md = Metadata.from_dataframe(df)
+    with pytest.warns(PrivacyWarning, match="code"):
+        dom = release_domain(df, md, rho=0.05, delta_threshold=1e-6, rng=rng)
+    assert dom["code"].withheld and "declare" in dom["code"].note.lower()
+    assert dom.withheld == ["code"]
+
+
+def test_spends_compose_to_the_budget_given():
+    df = _table(3_000, np.random.default_rng(0))
+    md = Metadata.from_dataframe(df)
+    dom = release_domain(df, md, rho=RHO_EPS1, delta_threshold=1e-6, rng=np.random.default_rng(0))
+    history = tuple(h for s in dom.spends for h in s["history"])
+    assert zcdp_rho(history) == pytest.approx(RHO_EPS1, rel=1e-9)
+    assert sum(s["delta_extra"] for s in dom.spends) == pytest.approx(1e-6)
+
+
+def test_exact_mode_reads_the_data_and_says_so():
+    df = _table(500, np.random.default_rng(0))
+    md = Metadata.from_dataframe(df)
+    dom = release_domain(df, md, rho=None)
+    assert not dom.private and dom.spends == []
+    assert dom["age"].bounds == (float(df["age"].min()), float(df["age"].max()))
+    assert "diagnosis: category set" in dom.non_private_statistics
+    assert dom["diagnosis"].counts.sum() == len(df)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(50, 6_000), scale=st.sampled_from([1e-3, 1.0, 50.0, 1e4, 1e7]),
+       shift=st.sampled_from([0.0, 100.0, -500.0, 2e3]), eps=st.sampled_from([0.5, 1.0, 3.0, 10.0]),
+       seed=st.integers(0, 2**16))
+def test_released_support_is_never_absurd(n, scale, shift, eps, seed):
+    """Whatever the table and budget, the 1st-99th percentiles of the histogram released for a
+    numeric column stay within about an order of magnitude of the data (its range widened by
+    the larger of that range and 32 times the values' magnitude), or the column is withheld:
+    never 1e9 for values of 5.  (A near-constant column, 100.000-100.007, cannot be located
+    privately to within its own range; a few dozen rows give little more than the power of
+    two of their scale; a tail that thins out gradually can end a few octaves late.)"""
+    rng = np.random.default_rng(seed)
+    x = shift + scale * rng.lognormal(0, 1, n)
+    df = pd.DataFrame({"x": x, "y": rng.normal(0, 1, n)})
+    md = Metadata.from_dataframe(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrivacyWarning)
+        dom = release_domain(df, md, rho=0.4 * zcdp_rho_for(eps, 0.1 / n),
+                             delta_threshold=0.0, rng=np.random.default_rng(seed))
+    c = dom["x"]
+    if c.withheld:
+        return
+    # the 1st and 99th percentiles of the released histogram (what generators draw from)
+    cdf = np.cumsum(c.value_counts) / c.value_counts.sum()
+    lo = c.edges[int(np.searchsorted(cdf, 0.01))]
+    hi = c.edges[int(np.searchsorted(cdf, 0.99)) + 1]
+    width = max(x.max() - x.min(), 32 * np.abs(x).max())
+    assert x.min() - width <= lo and hi <= x.max() + width
