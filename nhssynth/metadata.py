@@ -95,7 +95,7 @@ class ColumnMetadata:
         Category list for categorical/boolean columns.
     ordered : bool
         Whether a ``category`` dtype is ordered.
-    min, max : number or ISO datetime string, optional
+    min, max : number or str (ISO datetime), optional
         Public bounds.  Values outside them are invalid; encoders clip synthetic values to them.
     decimals : int, optional
         Number of decimals numeric values are rounded to on output.

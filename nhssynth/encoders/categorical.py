@@ -291,7 +291,7 @@ class CategoricalEncoder(ColumnEncoderMixin):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features_in_)
+        ndarray of shape ``(n_samples, n_features_in_)``
             Categories (object dtype unless all columns have numeric categories).
         """
         Z = self._check_inverse_input(X)

@@ -67,7 +67,13 @@ class DatetimeEncoder(ColumnEncoderMixin):
     ----------
     method : {"gmm", "minmax"}, default="gmm"
         Continuous encoding of the ticks.
-    n_components, weight_threshold, max_fit_samples, max_iter
+    n_components : int, default=10
+        Passed to :class:`GMMEncoder` when ``method="gmm"``.
+    weight_threshold : float, default=0.005
+        Passed to :class:`GMMEncoder` when ``method="gmm"``.
+    max_fit_samples : int or None, default=10_000
+        Passed to :class:`GMMEncoder` when ``method="gmm"``.
+    max_iter : int, default=100
         Passed to :class:`GMMEncoder` when ``method="gmm"``.
     bounds : None, (lo, hi) or list of pairs, default=None
         Range (anything :class:`pandas.Timestamp` accepts; naive bounds are read in the
@@ -87,7 +93,7 @@ class DatetimeEncoder(ColumnEncoderMixin):
         Resolution of each column in ticks (**derived from the data**, like decimals).
     offset_ : ndarray of int64
         Reference tick of each column (the lower bound).
-    bounds_ : ndarray of shape (n_features_in_, 2), int64
+    bounds_ : ndarray of shape ``(n_features_in_, 2)``, int64
         Tick range of each column (observed -- **derived from the data** -- or given).
     encoder_ : GMMEncoder or MinMaxEncoder
         Fitted encoder of the scaled ticks.

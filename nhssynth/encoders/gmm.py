@@ -199,7 +199,7 @@ class GMMEncoder(ColumnEncoderMixin):
         Number of retained modes per column.
     n_iter_ : int
         Most EM iterations run for any column (0 if every column is constant).
-    bounds_ : ndarray of shape (n_features_in_, 2)
+    bounds_ : ndarray of shape ``(n_features_in_, 2)``
         Clipping range per column; observed min/max (**derived from the data**) unless given.
     n_features_out_ : int
     n_features_in_ : int
@@ -450,7 +450,7 @@ class GMMEncoder(ColumnEncoderMixin):
 
         Returns
         -------
-        ndarray of shape (n_samples, n_features_in_), float64, inside ``bounds_``.
+        ndarray of shape ``(n_samples, n_features_in_)``, float64, inside ``bounds_``.
         """
         Z = self._check_inverse_input(X)
         out = np.empty((Z.shape[0], self.n_features_in_), dtype=np.float64)

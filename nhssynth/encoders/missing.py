@@ -40,7 +40,7 @@ class MissingIndicatorEncoder(ColumnEncoderMixin):
 
     Attributes
     ----------
-    fill_values_ : ndarray of shape (n_features_in_,)
+    fill_values_ : ndarray of shape ``(n_features_in_,)``
     n_features_out_ : int
         ``2 * n_features_in_``.
     n_features_in_, feature_names_in_

@@ -32,7 +32,7 @@ class MinMaxEncoder(ColumnEncoderMixin):
 
     Attributes
     ----------
-    bounds_ : ndarray of shape (n_features_in_, 2)
+    bounds_ : ndarray of shape ``(n_features_in_, 2)``
         Observed or given range.
     n_features_out_, n_features_in_, feature_names_in_
         As usual.

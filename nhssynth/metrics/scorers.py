@@ -113,7 +113,7 @@ _SCORERS: dict[str, tuple[Callable, str]] = {
 
 
 def get_scorer_names() -> list[str]:
-    """Names accepted by :func:`get_scorer`."""
+    """Return the names accepted by :func:`get_scorer`."""
     return sorted(_SCORERS)
 
 

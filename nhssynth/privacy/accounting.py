@@ -29,6 +29,26 @@ _MIN_NOISE = 0.3
 
 
 def check_accountant(name: str, *, allow_zcdp: bool = False) -> str:
+    """Check an accountant name and return it.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ACCOUNTANTS` (``"prv"`` or ``"rdp"``), or ``"zcdp"`` when allowed.
+    allow_zcdp : bool, default=False
+        Whether ``"zcdp"`` is accepted (it composes full-table mechanisms only).
+
+    Returns
+    -------
+    str
+        The name, unchanged.
+
+    Raises
+    ------
+    ValueError
+        For ``"gdp"`` (an asymptotic approximation that can under-report epsilon) or any
+        other unknown name.
+    """
     if allow_zcdp and name == "zcdp":
         return name
     if name == "gdp":
@@ -172,7 +192,7 @@ def solve_noise_multiplier(target_epsilon: float, delta: float, sample_rate: flo
 
 
 def zcdp_rho(history: History) -> float:
-    """rho of the composition of full-table mechanisms given as ``(z, 1.0, steps)`` entries."""
+    """Total zCDP rho of full-table mechanisms given as ``(z, 1.0, steps)`` entries."""
     rho = 0.0
     for z, q, t in history:
         if t <= 0:

@@ -108,7 +108,7 @@ def _privacy_section(res: EvaluationResult) -> str:
         if len(frame) > 10:
             tab = f"<details><summary>{len(frame)} releases (click to expand)</summary>{tab}</details>"
         parts.append("<p>Where the budget was spent (including preprocessing):</p>" + tab)
-    non_private = p.get("non_private") or []
+    non_private = p.get("non_private_statistics") or []
     if non_private:
         parts.append('<div class="box warn"><b>Computed from the real data without differential '
                       'privacy:</b><ul>' + "".join(f"<li>{_e(x)}</li>" for x in non_private)
@@ -290,8 +290,10 @@ def render_report(results: EvaluationResult | Sequence[EvaluationResult] | Mappi
 def write_report(results: EvaluationResult | Sequence[EvaluationResult] | Mapping[str, EvaluationResult],
                  path: str | Path, *, title: str = "Synthetic data evaluation report",
                  dataset: str | None = None) -> Path:
-    """Write one self-contained HTML file: images inlined as data URIs, no scripts, no external
-    requests (a Content-Security-Policy forbids them).
+    """Write the report as one self-contained HTML file.
+
+    Images are inlined as data URIs; no scripts, no external requests (a
+    Content-Security-Policy forbids them).
 
     Parameters
     ----------
