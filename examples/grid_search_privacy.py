@@ -1,4 +1,7 @@
-"""Grid search over the privacy budget with an sklearn pipeline and a fidelity scorer.
+"""Grid search over the privacy budget
+===================================
+
+Grid search over the privacy budget with an sklearn pipeline and a fidelity scorer.
 
 Run: python examples/grid_search_privacy.py
 """

@@ -1,4 +1,7 @@
-"""Privacy report and save/load of a fitted synthesizer.
+"""Privacy report and save/load
+=============================
+
+Privacy report and save/load of a fitted synthesizer.
 
 Run: python examples/privacy_audit.py
 """

@@ -1,4 +1,7 @@
-"""Quick start: DP synthesis of the bundled SUPPORT2 table in a few lines.
+"""Quick start
+===========
+
+DP synthesis of the bundled SUPPORT2 table in a few lines.
 
 Run: python examples/quickstart.py
 """
