@@ -2,15 +2,17 @@
 #   make demo   -> venv + install + DP synthesis of the bundled dataset with its report
 #                  (experiments/demo/index.html)
 #   make test   -> the whole test suite
+#   make docs   -> the API reference site, warnings as errors (docs/_build/html/index.html)
 PYTHON ?= python3.11
 VENV ?= .venv
 CONSTRAINTS ?= requirements/cpu.txt
 PIP_CONSTRAINT_FLAG = $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.nhssynth-installed
+DOCS_STAMP = $(VENV)/.nhssynth-docs-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test examples bench clean
+.PHONY: install demo test examples bench docs clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; run 'make PYTHON=python3 ...'" >&2; exit 1; }
@@ -20,6 +22,11 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The `docs` extra (Sphinx and friends, pinned) on top of the same venv.
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet $(PIP_CONSTRAINT_FLAG) -e ".[test,docs]"
+	@touch $(DOCS_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/nhssynth pipeline -c demo --save-config
@@ -33,5 +40,8 @@ examples: $(STAMP)
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
+docs: $(DOCS_STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info out
+	rm -rf $(VENV) build dist *.egg-info out docs/_build docs/generated docs/auto_examples docs/sg_execution_times.rst
