@@ -124,12 +124,18 @@ def load(name: str) -> pd.DataFrame:
 
 
 def as_local(df: pd.DataFrame) -> pd.DataFrame:
-    """Rebuild object columns so the running pandas infers their dtype (``str`` in pandas 3)."""
+    """Rebuild object columns, and the categories of categorical columns, so that the running
+    pandas infers their dtype as it would on loading (all-text ones become ``str`` in pandas 3)."""
     out = df.copy()
     for name in out.columns:
         s = out[name]
         if pd.api.types.is_object_dtype(s.dtype):
             out[name] = pd.Series(s.tolist(), index=s.index, name=name)
+        elif isinstance(s.dtype, pd.CategoricalDtype) \
+                and pd.api.types.is_object_dtype(s.cat.categories.dtype):
+            categories = pd.Index(s.cat.categories.tolist())
+            out[name] = pd.Series(pd.Categorical(s.astype(object), categories=categories,
+                                                 ordered=s.cat.ordered), index=s.index, name=name)
     return out
 
 

@@ -44,7 +44,8 @@ epsilon 1, the number of absurd outputs, and the issue's targets (0 crashes, 0 a
 lifelines needs ``pandas<3``, so tables whose package is not importable here are loaded by
 ``--tables-python`` (default: the peers environment, ``../peers-venv``) and pickled across.
 Long sweeps can be split by generator, epsilon or tables with ``--json`` each, then combined
-with ``--merge A.json B.json ... --markdown OUT.md`` (no fitting).
+with ``--merge A.json B.json ... --markdown OUT.md`` (no fitting; a fit that appears in several
+files is taken from the last one, so a part can be rerun).
 
 See ``docs/robustness.md``; ``python benchmarks/bench_robustness.py --help``.
 """
@@ -181,11 +182,21 @@ def widened_range(real: np.ndarray, d: int | None) -> tuple[float, float]:
     return lo - w, hi + w
 
 
+def _dtype_text(dtype: Any) -> str:
+    """``int64``; categoricals with their categories' dtype and order (``category[str]``)."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = dtype.categories
+        text = f"category[{cats.dtype}, {len(cats)}: {', '.join(map(str, cats[:3]))}"
+        return text + (", ...]" if len(cats) > 3 else "]") + (" ordered" if dtype.ordered else "")
+    return str(dtype)
+
+
 def measure(real: pd.DataFrame, synthetic: pd.DataFrame, run: Run) -> None:
     """Fill the sample measures of ``run``."""
     run.columns_equal = list(synthetic.columns) == list(real.columns)
     run.dtype_mismatches = [
-        f"{c}: {real[c].dtype} -> {synthetic[c].dtype if c in synthetic else 'absent'}"
+        f"{c}: {_dtype_text(real[c].dtype)} -> "
+        f"{_dtype_text(synthetic[c].dtype) if c in synthetic else 'absent'}"
         for c in real.columns if c not in synthetic or synthetic[c].dtype != real[c].dtype]
     common = [c for c in real.columns if c in synthetic]
     run.withheld = [c for c in common if real[c].notna().any() and synthetic[c].isna().all()]
@@ -640,7 +651,8 @@ def merge(paths: list[Path]) -> tuple[dict[str, Any], list[Run]]:
             if data.get(key) and key not in meta or (key == "date" and data[key] > meta[key]):
                 meta[key] = data[key]
         runs += [Run(**r) for r in data["runs"]]
-    return meta, runs
+    latest = {(r.table, r.generator, r.epsilon): r for r in runs}   # a later file's rerun wins
+    return meta, list(latest.values())
 
 
 def main(argv: list[str] | None = None) -> int:
