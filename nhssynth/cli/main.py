@@ -16,7 +16,9 @@ from typing import Any, Sequence
 import yaml
 
 from .._version import __version__
-from ..exceptions import NhssynthError
+from ..datasets import load_example
+from ..exceptions import MetadataWarning, NhssynthError
+from ..metadata import Metadata
 from . import commands
 from .commands import Console
 from .config import (OPTION_BY_KEY, OPTIONS, SECTIONS, UPSTREAM_ALIASES, ConfigError,
@@ -25,6 +27,8 @@ from .config import (OPTION_BY_KEY, OPTIONS, SECTIONS, UPSTREAM_ALIASES, ConfigE
 from .dashboard import build_index, serve
 from .experiment import Layout, collect_results, expand_runs, latest_experiment
 from .files import read_json, write_text
+from .template import (DEFAULT_MAX_CATEGORIES, default_template_path, summary, template_metadata,
+                       write_metadata_template)
 
 __all__ = ["main", "build_parser"]
 
@@ -38,6 +42,8 @@ Every command reads its settings from built-in defaults, then an optional YAML c
 full_evaluation), then the flags given; --save-config writes the fully
 resolved config so that 'nhssynth config -c FILE' reproduces the run exactly (same --seed, same
 bytes). Outputs go to EXPERIMENTS_DIR/EXPERIMENT_NAME/DATASET/ (default ./experiments/<timestamp>/).
+'nhssynth metadata template DATA' (no config) writes a metadata YAML from a data file for you to
+review: declared public categories and ranges cost no privacy budget.
 """
 
 _EPILOG = """\
@@ -49,6 +55,7 @@ examples:
   nhssynth plotting -e trial
   nhssynth dashboard -e trial --serve --port 8000
   nhssynth config -c quick --seed 1 --save-config
+  nhssynth metadata template data/mydata.csv     # writes data/mydata.metadata.yaml to review
 """
 
 _COMMANDS = {
@@ -89,6 +96,21 @@ _GROUPS = {
     "config": ("steps", "dataloader", "model", "evaluation", "plotting", "dashboard"),
 }
 _COMMON = ("dataset", "data_dir", "metadata", "experiments_dir", "experiment_name", "seed")
+# 'metadata' is not config-driven: it has actions of its own (nhssynth metadata ACTION ...)
+_METADATA = ("write a metadata YAML template from a data file, to review and declare",
+             "Tools for the metadata YAML. Declared category lists and min/max are public and "
+             "cost no privacy budget; undeclared ones are estimated from the rows under "
+             "differential privacy. 'template' writes one to start from.")
+_TEMPLATE = ("write a metadata YAML template from a data file",
+             "Read DATA (a CSV/Parquet path, a NAME in ./data as --dataset finds it, or 'example'), "
+             "infer its metadata and write it as YAML with comments (default: "
+             "DATA_STEM.metadata.yaml beside the data). Categorical columns list their observed "
+             "categories as 'domain: data' (NOT public, so loading the file as it is spends "
+             "budget as before): confirm a list is public (a code list, a data dictionary) and "
+             "change its domain to declared. Numeric and datetime columns get no min/max: the "
+             "observed range is quoted for information only; add a public, plausible range "
+             "instead. Then pass the file with --metadata FILE or "
+             "DPVAESynthesizer(metadata=FILE).")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -162,8 +184,41 @@ def build_parser() -> argparse.ArgumentParser:
                         _add_option(g, opt)
             else:
                 _add_option(p.add_argument_group("other"), OPTION_BY_KEY[group_name])
+    _add_metadata_parser(sub)
     parser.set_defaults(_commands=dict(sub.choices))
     return parser
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _add_metadata_parser(sub) -> None:
+    """``nhssynth metadata template DATA [-o OUT] [--sep SEP] [--max-categories N] [--force]``."""
+    p = sub.add_parser("metadata", help=_METADATA[0], description=_METADATA[1])
+    actions = p.add_subparsers(dest="metadata_action", metavar="ACTION", parser_class=_Parser,
+                               title="actions", required=True)
+    t = actions.add_parser("template", help=_TEMPLATE[0], description=_TEMPLATE[1])
+    t.add_argument("data", metavar="DATA",
+                   help="data file (CSV/Parquet), a NAME in ./data, or 'example'")
+    t.add_argument("-o", "--output", metavar="OUT.yaml", default=None,
+                   help="where to write (default: DATA_STEM.metadata.yaml beside the data)")
+    t.add_argument("--sep", metavar="SEP", default=None,
+                   help="CSV delimiter (default: sniffed among , ; tab |)")
+    t.add_argument("--max-categories", metavar="N", type=_non_negative_int,
+                   default=DEFAULT_MAX_CATEGORIES,
+                   help="list the categories of columns with at most N distinct values; more "
+                        "suggests an identifier or free text (default: %(default)s)")
+    t.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks and all library warnings")
+    p.set_defaults(_metadata_actions=dict(actions.choices))
 
 
 def _flags_of(parser: argparse.ArgumentParser) -> list[str]:
@@ -208,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, extras = parser.parse_known_args(argv)
         if extras:
             commands = args._commands
+            if args.command == "metadata":  # the action's parser knows the flags
+                commands = {**commands, "metadata": args._metadata_actions[args.metadata_action]}
             sub = commands.get(args.command, parser)
             sub.error(_unknown_arguments(commands, args.command, extras) if args.command in commands
                       else f"unrecognized arguments: {' '.join(extras)}")
@@ -218,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     debug = bool(getattr(args, "debug", False))
     try:
+        if args.command == "metadata":
+            return _run_metadata(args)
         return _run(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished files are complete, unfinished ones were not written.",
@@ -229,6 +288,57 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _run_metadata(args: argparse.Namespace) -> int:
+    """``nhssynth metadata template``: infer the metadata of DATA, write it as a YAML template."""
+    debug = bool(getattr(args, "debug", False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always" if debug else "ignore")
+        warnings.simplefilter("always", MetadataWarning)
+        bundled = args.data == "example" and not Path("example").is_file()
+        path = None if bundled else commands._find_dataset({"dataset": args.data, "data_dir": "data"})
+        out = (Path(args.output) if args.output else
+               Path("example.metadata.yaml") if bundled else default_template_path(path))
+        if out.exists() and not out.is_dir() and not args.force:  # before reading the data
+            raise FileExistsError(f"{str(out)!r} already exists; pass --force to overwrite it.")
+        if bundled:
+            df, source = load_example(), "the bundled example (nhssynth.datasets.load_example())"
+        else:
+            df, source = commands._read_table(path, None, args.sep), str(path)
+        inferred = Metadata.from_dataframe(df)
+        written = write_metadata_template(df, out, max_categories=args.max_categories,
+                                          overwrite=args.force, source=source, metadata=inferred)
+    notes = [str(w.message) for w in caught if issubclass(w.category, MetadataWarning)]
+    for w in caught:
+        if debug and not issubclass(w.category, MetadataWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    todo = summary(template_metadata(df, max_categories=args.max_categories, metadata=inferred))
+
+    def names(cols: list[str]) -> str:
+        shown = ", ".join(cols[:8])
+        return shown + (f", ... (+{len(cols) - 8})" if len(cols) > 8 else "")
+
+    lines = [f"nhssynth metadata template: wrote {written} ({df.shape[1]} columns, "
+             f"{df.shape[0]} rows of {source})"]
+    if todo["categories"]:
+        lines.append(f"  confirm     {len(todo['categories'])} category list(s) read from the "
+                     f"data, domain: data until you declare them: {names(todo['categories'])}")
+    if todo["ranges"]:
+        lines.append(f"  declare     {len(todo['ranges'])} public min/max range(s) (not the "
+                     f"observed ones): {names(todo['ranges'])}")
+    if todo["unlisted"]:
+        lines.append(f"  not listed  {len(todo['unlisted'])} column(s) with more than "
+                     f"{args.max_categories} values (identifiers or free text?): "
+                     f"{names(todo['unlisted'])}")
+    if todo["ids"]:
+        lines.append(f"  identifiers {len(todo['ids'])} column(s) of kind id (not modelled): "
+                     f"{names(todo['ids'])}")
+    for note in notes[:8]:
+        lines.append(f"  note        {note}")
+    lines.append(f"  after review: nhssynth dataloader --dataset {args.data} --metadata {written}")
+    print("\n".join(lines), flush=True)
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
