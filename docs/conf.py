@@ -61,17 +61,6 @@ numpydoc_validation_checks = {
     "RT01",  # no Returns section
     "RT03",  # a return value without description
 }
-# PENDING: docstrings in modules that are being rewritten (nhssynth/synthesizers/**,
-# nhssynth/encoders/table.py) and cannot be edited here yet fail some checks; they are left
-# out of validation, one method at a time, until they are fixed.  Remove an entry when its
-# docstring passes.
-numpydoc_validation_exclude = {
-    # GL02, SS06: BaseSynthesizer.privacy_report (synthesizers/_base.py), which each generator
-    # inherits or is moving to inherit, and MarginalSynthesizer's own (synthesizers/marginal.py)
-    r"^nhssynth\.(AIM|DPVAE|Marginal)Synthesizer\.privacy_report$",
-    r"^nhssynth\.AIMSynthesizer\.sample$",  # SS06 (synthesizers/aim/estimator.py)
-    r"^nhssynth\.TableEncoder\.get_feature_names_out$",  # GL02, SS05, SS06 (encoders/table.py)
-}
 
 # -- MyST (the Markdown pages in docs/) --------------------------------------------------
 myst_enable_extensions = ["colon_fence", "deflist"]

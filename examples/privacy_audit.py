@@ -17,11 +17,12 @@ synth = DPVAESynthesizer(epsilon=1.0, metadata=metadata.select(cols), max_epochs
                          random_state=0).fit(df[cols])
 
 report = synth.privacy_report()
-print(report["statement"])
-for spend in report["spends"]:
-    print(f"  {spend['stage']:<28} epsilon alone = {spend['epsilon']:.3f}   ({spend['mechanism']})")
-print(f"  total (composed, {report['accountant']}): epsilon = {report['epsilon']:.3f}, delta = {report['delta']:.1e}")
-assert report["epsilon"] <= 1.0
+print(report.statement)
+for spend in report.spends:
+    print(f"  {spend.stage:<36} epsilon alone = {spend.epsilon:.3f}   ({spend.mechanism})")
+print(f"  total (composed, {report.accountant}): epsilon = {report.epsilon:.3f}, "
+      f"delta = {report.delta:.1e}")
+assert report.epsilon <= 1.0
 
 with tempfile.TemporaryDirectory() as tmp:
     synth.save(tmp)

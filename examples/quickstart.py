@@ -15,7 +15,7 @@ train, holdout = df.iloc[:7000], df.iloc[7000:]
 synth = DPVAESynthesizer(epsilon=3.0, metadata=metadata, max_epochs=10, random_state=0).fit(train)
 fake = synth.sample(2000, random_state=1)
 
-print(synth.privacy_report()["statement"])
+print(synth.privacy_report().statement)
 print(fake.head())
 assert list(fake.columns) == list(df.columns) and (fake.dtypes == df.dtypes).all()
 

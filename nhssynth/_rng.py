@@ -44,5 +44,6 @@ def spawn(random_state: Any, names: Sequence[str]) -> dict[str, np.random.Genera
 
 
 def spawn_seed(random_state: Any, name: str) -> int:
-    """A 63-bit integer seed for ``name`` (for torch generators and other int-seeded APIs)."""
-    return int(spawn(random_state, [name])[name].integers(0, 2**63 - 1))
+    """A 32-bit integer seed for ``name`` (for APIs seeded by an int, such as scikit-learn's
+    ``random_state``)."""
+    return int(spawn(random_state, [name])[name].integers(0, 2**32 - 1))

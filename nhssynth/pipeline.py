@@ -9,7 +9,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .encoders.table import TableEncoder
-from .privacy.mechanisms import data_statistics
 
 __all__ = ["SynthesisPipeline", "make_synthesis_pipeline"]
 
@@ -73,19 +72,25 @@ class SynthesisPipeline(Pipeline):
         return self
 
     def _preprocessing_privacy(self) -> dict:
-        """What the fitted transformers read from the data, for the generator's privacy report.
+        """What the fitted transformers read from the data, for the generator's budget and
+        report, and the last :class:`~nhssynth.TableEncoder` (a generator that calibrates to
+        released marginals decodes through it and uses its DP domain release).
 
-        A :class:`~nhssynth.TableEncoder` step reads every statistic its metadata does not
-        declare and its ``domains`` do not supply, without DP.
+        A :class:`~nhssynth.TableEncoder` with ``epsilon`` spends budget (its
+        ``privacy_spends_``); one without reads every statistic its metadata does not declare
+        without DP (``non_private_statistics_``); any other fitted transformer reads the data.
         """
         leaks: list[str] = []
+        spends: list[dict] = []
+        encoder = None
         for _, t in self.steps[:-1]:
             if isinstance(t, TableEncoder):
-                given = set((t.domains or {}).keys())
-                leaks += [s for s in data_statistics(t.metadata_) if s.split(":")[0] not in given]
+                leaks += list(t.non_private_statistics_)
+                spends += list(t.privacy_spends_)
+                encoder = t
             elif _active(t):
                 leaks.append(f"{type(t).__name__}: fitted on the data")
-        return {"spends": [], "non_private_statistics": leaks}
+        return {"spends": spends, "non_private_statistics": leaks, "encoder": encoder}
 
     def _check_steps(self) -> None:
         if not self.steps:

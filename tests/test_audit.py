@@ -41,7 +41,7 @@ def audit_table():
 
 
 AUDIT = dict(n_canaries=200, guess_fraction=0.5, canary_column="audit_tag", random_state=0)
-MODEL = dict(max_epochs=50, batch_size=64, hidden_dims=(64,), latent_dim=8, marginal_fraction=0.0,
+MODEL = dict(max_epochs=50, batch_size=64, hidden_dims=(64,), latent_dim=8, calibrate=False,
              random_state=0)
 
 

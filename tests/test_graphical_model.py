@@ -1,4 +1,4 @@
-"""The graphical model estimated from noisy marginals (nhssynth.synthesizers.aim.graphical_model)."""
+"""The graphical model estimated from noisy marginals (nhssynth.calibration.graphical_model)."""
 from __future__ import annotations
 
 import itertools
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nhssynth.synthesizers.aim.graphical_model import (JunctionTree, Measurement, estimate,
+from nhssynth.calibration.graphical_model import (JunctionTree, Measurement, estimate,
                                                        junction_tree_cells)
 
 SIZES = [3, 4, 5, 2]

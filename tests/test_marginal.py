@@ -67,24 +67,24 @@ def test_privacy_report_and_budget(real, declared):
         warnings.simplefilter("error", NonPrivateOperationWarning)
         synth = MarginalSynthesizer(epsilon=2.0, metadata=declared, random_state=0).fit(real)
     rep = synth.privacy_report()
-    assert synth.epsilon_ <= 2.0 + 1e-9 and rep["epsilon"] == pytest.approx(2.0)
-    assert rep["delta"] == 0.0 and rep["private"] and rep["accountant"]
-    assert {"stage", "epsilon", "delta", "mechanism"} <= set(rep["spends"][0])
-    assert sum(s["epsilon"] for s in rep["spends"]) == pytest.approx(2.0)
+    assert synth.epsilon_ <= 2.0 + 1e-9 and rep.epsilon == pytest.approx(2.0)
+    assert rep.delta == 0.0 and rep.private and rep.accountant and rep.covers_preprocessing
+    assert sum(s.epsilon for s in rep.spends) == pytest.approx(2.0)
     # the declared bounds of x cost nothing; the undeclared y spends on its bounds
-    stages = [s["stage"] for s in rep["spends"]]
+    stages = [s.stage for s in rep.spends]
     assert not any(s.startswith("x: bounds") for s in stages)
     assert any(s.startswith("y: bounds") for s in stages)
     nonpriv = MarginalSynthesizer().fit(real).privacy_report()
-    assert nonpriv["private"] is False and nonpriv["epsilon"] == np.inf
+    assert nonpriv.private is False and nonpriv.epsilon is None
+    assert "No differential privacy" in nonpriv.statement
 
 
 def test_undeclared_categories_warn_under_dp(real):
     md = Metadata.from_dataframe(real)  # categories have domain: data
     with pytest.warns(NonPrivateOperationWarning, match="group"):
         synth = MarginalSynthesizer(epsilon=1.0, metadata=md, random_state=0).fit(real)
-    assert any("group" in s for s in synth.privacy_report()["non_private"])
-    assert not synth.privacy_report()["private"]
+    assert any("group" in s for s in synth.privacy_report().non_private_statistics)
+    assert not synth.privacy_report().covers_preprocessing
 
 
 def test_dp_noise_decreases_with_epsilon(real, declared):

@@ -82,3 +82,31 @@ def test_metrics_reject_missing_columns(real):
     md = Metadata.from_dataframe(real)
     with pytest.raises(ValueError, match="lacks column"):
         column_shapes(real, real.drop(columns="x"), md)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["flchain", "support2", "covid_testing", "adult"])
+def test_pair_trends_put_independent_columns_clearly_below_a_real_holdout(name):
+    """Averaged over every pair, unrelated pairs (most of them) score near 1 for any generator
+    and hide a lost relationship; scored over the related pairs, shuffling the columns loses
+    what a fresh real sample keeps."""
+    from nhssynth.metrics import pair_trends_score
+
+    from .conftest import load_shared
+    df = load_shared(name)
+    if len(df) > 20_000:
+        df = df.sample(20_000, random_state=0).reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    half = rng.permutation(len(df))
+    first = df.iloc[half[: len(df) // 2]].reset_index(drop=True)
+    second = df.iloc[half[len(df) // 2:]].reset_index(drop=True)
+    shuffled = pd.DataFrame({c: first[c].sample(frac=1.0, random_state=i).to_numpy()
+                             for i, c in enumerate(first.columns)}).astype(first.dtypes.to_dict())
+    md = Metadata.from_dataframe(df)
+    holdout = column_pair_trends(first, second, md)
+    independent = column_pair_trends(first, shuffled, md)
+    assert holdout["related"].any()
+    assert pair_trends_score(independent) < pair_trends_score(holdout) - 0.1
+    # the plain mean over every pair barely tells them apart
+    assert pair_trends_score(holdout) - pair_trends_score(independent) > \
+        2 * (holdout["score"].mean() - independent["score"].mean())

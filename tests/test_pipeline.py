@@ -36,16 +36,17 @@ def test_make_pipeline_names_and_params(data):
 def test_fit_sample_inverts_through_every_step(data):
     df, md = data
     pipe = make_synthesis_pipeline(TableEncoder(metadata=md), DPVAESynthesizer(epsilon=3.0, **FAST))
-    with pytest.warns(NonPrivateOperationWarning, match="covers model training only"):
+    with pytest.warns(NonPrivateOperationWarning, match="WITHOUT differential privacy"):
         pipe.fit(df)
     out = pipe.sample(150, random_state=0)
     assert list(out.columns) == COLS and (out.dtypes == df.dtypes).all()
     report = pipe.privacy_report()
-    assert report["private"] and not report["covers_preprocessing"]
-    assert any("charges" in s for s in report["non_private_statistics"])
-    # the generator inside received encoded data plus spans, and returns encoded rows
+    assert report.private and not report.covers_preprocessing
+    assert any("charges" in s for s in report.non_private_statistics)
+    # the generator inside received encoded data plus spans and the fitted encoder (whose
+    # domain it calibrates to), and returns encoded rows
     gen = pipe.named_steps["dpvaesynthesizer"]
-    assert gen.encoder_ is None and gen.sample(3, random_state=0).shape == (3, pipe[0].n_features_out_)
+    assert gen.encoder_ is pipe[0] and gen.sample(3, random_state=0).shape == (3, pipe[0].n_features_out_)
     back = pickle.loads(pickle.dumps(pipe))
     pd.testing.assert_frame_equal(back.sample(40, random_state=2), pipe.sample(40, random_state=2))
 

@@ -117,26 +117,29 @@ def _full_metadata(df):
 
 def _check_ledger(model):
     report = model.privacy_report()
-    entries = tuple(tuple(e) for s in report["spends"] for e in s["accountant_entries"])
-    delta_extra = sum(s["delta_extra"] for s in report["spends"])
-    assert model.epsilon_ == pytest.approx(compose_epsilon(entries, model.delta_ - delta_extra))
-    assert report["epsilon"] == model.epsilon_ and 0 < model.epsilon_ <= model.epsilon
-    assert report["covers_preprocessing"] and not report["non_private_statistics"]
+    entries = tuple(tuple(e) for s in report.spends for e in s.details["accountant_entries"])
+    delta_extra = sum(s.delta_extra for s in report.spends)
+    assert model.epsilon_ == pytest.approx(
+        compose_epsilon(entries, model.delta_ - delta_extra, report.accountant))
+    assert report.epsilon == model.epsilon_ and 0 < model.epsilon_ <= model.epsilon
+    assert report.covers_preprocessing and not report.non_private_statistics
     return report
 
 
-def test_undeclared_metadata_spends_on_preprocessing_within_the_budget(table):
+def test_undeclared_metadata_spends_on_the_domain_release_within_the_budget(table):
     with warnings.catch_warnings():
         warnings.simplefilter("error", NonPrivateOperationWarning)  # DP mode never reads raw stats
         model = DPVAESynthesizer(epsilon=2.0, **TINY).fit(table)
     report = _check_ledger(model)
-    stages = [s["stage"] for s in report["spends"]]
-    assert stages[:2] == ["preprocessing: domains", "preprocessing: histograms"]
-    assert stages[-1] == "training"
-    domains = report["spends"][0]
-    assert set(domains["columns"]) == {"age", "los", "group"}
-    assert domains["delta_extra"] > 0  # the category threshold is paid for in delta
-    assert all(s["epsilon"] > 0 for s in report["spends"])
+    stages = [s.stage for s in report.spends]
+    assert stages == ["domain release: domains", "domain release: histograms",
+                      "calibration: two-way marginals", "training"]
+    # the exponential mechanism choosing the pairs composes in Renyi DP: the report says so
+    assert report.accountant == "rdp" and any("rdp" in note for note in report.notes)
+    domains = report.spends[0]
+    assert set(domains.details["columns"]) == {"age", "los", "group"}
+    assert domains.delta_extra > 0  # the category threshold is paid for in delta
+    assert all(s.epsilon > 0 for s in report.spends)
     assert model.delta_ == pytest.approx(min(1e-5, 0.1 / len(table)))
 
 
@@ -145,19 +148,31 @@ def test_fully_declared_metadata_spends_only_on_histograms(table):
     # on thresholds); numeric columns are still histogrammed for their mixtures
     model = DPVAESynthesizer(epsilon=2.0, metadata=_full_metadata(table), **TINY).fit(table)
     report = _check_ledger(model)
-    stages = [s["stage"] for s in report["spends"]]
-    assert stages == ["preprocessing: histograms", "marginals", "pair marginals", "training"]
-    assert all(s["delta_extra"] == 0 for s in report["spends"])
+    stages = [s.stage for s in report.spends]
+    assert stages == ["domain release: domains", "domain release: histograms",
+                      "calibration: two-way marginals", "training"]
+    assert report.spends[0].details["columns"] == ["group"]  # the declared column's shape only
+    assert all(s.delta_extra == 0 for s in report.spends)
     # declared categories are kept in full, even one absent from the data
     assert model.encoder_.column_encoders_["group"].categories_[0].tolist() == ["a", "b", "c", "d"]
 
 
-def test_small_preprocessing_share_is_solvable_under_prv():
-    """10% of epsilon=1 over two full-table histograms is below RDP's floor (~0.103 at
-    delta=1e-5) but well within PRV's reach: the solver must not give up."""
+def test_without_calibration_the_fit_is_accounted_with_prv(table):
+    model = DPVAESynthesizer(epsilon=2.0, calibrate=False, **TINY).fit(table)
+    report = _check_ledger(model)
+    assert report.accountant == "prv"
+    assert [s.stage for s in report.spends][-1] == "training"
+    assert "calibration: two-way marginals" not in [s.stage for s in report.spends]
+
+
+def test_small_preprocessing_share_is_solvable_under_prv_and_rdp():
+    """10% of epsilon=1 over two full-table histograms: PRV reaches it, and so does "rdp",
+    which converts full-batch Gaussians through zCDP exactly (no subsampling bound), at a
+    noise no smaller than PRV's (PRV is the tight one)."""
     from nhssynth.privacy.accounting import solve_noise_multiplier
     z = solve_noise_multiplier(0.1, 1e-5, 1.0, 2, "prv")
     assert compose_epsilon(((z, 1.0, 2),), 1e-5, "prv") <= 0.1
     assert compose_epsilon(((0.9 * z, 1.0, 2),), 1e-5, "prv") > 0.1 * 0.99  # not wildly over-noised
-    with pytest.raises(PrivacyBudgetError):
-        solve_noise_multiplier(0.1, 1e-5, 1.0, 2, "rdp")
+    z_rdp = solve_noise_multiplier(0.1, 1e-5, 1.0, 2, "rdp")
+    assert compose_epsilon(((z_rdp, 1.0, 2),), 1e-5, "rdp") <= 0.1
+    assert z <= z_rdp <= 1.5 * z

@@ -5,10 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
-from nhssynth.base import OutputSpan
-from nhssynth.calibration.marginals import column_bins, noisy_marginals
-from nhssynth.synthesizers.vae.init import decoder_bias
-from nhssynth.calibration.raking import inclusion_probabilities, pps_select, rake_factors, rake_select, rake_weights
+from nhssynth.calibration.raking import (inclusion_probabilities, pps_select, rake_factors,
+                                         rake_select, rake_weights)
 from nhssynth.privacy.mechanisms import project_counts
 
 
@@ -69,75 +67,31 @@ def test_pps_select_refuses_more_rows_than_positive_weights():
         pps_select(np.array([1.0, 0.0, 0.0]), 2, np.random.default_rng(0))
 
 
-def _two_categorical_columns(rng, n, p_a, p_b):
-    spans = [OutputSpan("a", "softmax", 0, 3), OutputSpan("b", "softmax", 3, 4)]
-    Z = np.zeros((n, 7), dtype=np.float32)
-    Z[np.arange(n), rng.choice(3, size=n, p=p_a)] = 1
-    Z[np.arange(n), 3 + rng.choice(4, size=n, p=p_b)] = 1
-    return Z, spans
+def _two_columns(rng, n, p_a, p_b):
+    """Keys of a draw in two margins (columns with 3 and 4 cells)."""
+    return np.stack([rng.choice(3, size=n, p=p_a), rng.choice(4, size=n, p=p_b)], axis=1)
 
 
 def test_raking_reaches_target_marginals_a_generator_misses_by_a_factor_of_five():
     rng = np.random.default_rng(2)
-    Z, spans = _two_categorical_columns(rng, 50_000, [0.9, 0.08, 0.02], [0.25, 0.25, 0.25, 0.25])
+    keys = _two_columns(rng, 50_000, [0.9, 0.08, 0.02], [0.25, 0.25, 0.25, 0.25])
     targets = [np.array([0.5, 0.4, 0.1]), np.array([0.1, 0.2, 0.3, 0.4])]
-    factors = rake_factors(Z, spans, targets)
+    factors = rake_factors(keys, targets)
     # factors fitted on one draw reweight another draw from the same generator
-    Z2, _ = _two_categorical_columns(rng, 50_000, [0.9, 0.08, 0.02], [0.25, 0.25, 0.25, 0.25])
-    keys2, _, _ = column_bins(Z2, spans)
-    w = rake_weights(Z2, spans, factors)
+    keys2 = _two_columns(rng, 50_000, [0.9, 0.08, 0.02], [0.25, 0.25, 0.25, 0.25])
+    w = rake_weights(keys2, factors)
     for j, target in enumerate(targets):
         np.testing.assert_allclose(np.bincount(keys2[:, j], weights=w) / w.sum(), target, atol=0.01)
-    keep = rake_select(Z, spans, factors, 5_000, rng)
+    keep = rake_select(keys, factors, 5_000, rng)
     assert len(np.unique(keep)) == 5_000
-    keys, _, _ = column_bins(Z[keep], spans)
     for j, target in enumerate(targets):
-        got = np.bincount(keys[:, j], minlength=target.size) / len(keep)
+        got = np.bincount(keys[keep, j], minlength=target.size) / len(keep)
         np.testing.assert_allclose(got, target, atol=0.02)
-
-
-def test_noisy_marginals_are_probabilities_close_to_the_truth_at_small_noise():
-    rng = np.random.default_rng(3)
-    p_a, p_b = [0.7, 0.3, 0.0], [0.1, 0.1, 0.1, 0.7]
-    Z, spans = _two_categorical_columns(rng, 20_000, p_a, p_b)
-    out = noisy_marginals(Z, spans, noise_multiplier=5.0, rng=rng)
-    for got, want in zip(out, [p_a, p_b]):
-        assert got.min() >= 0 and got.sum() == pytest.approx(1.0)
-        np.testing.assert_allclose(got, want, atol=0.01)
-
-
-def test_decoder_bias_reproduces_released_marginals():
-    spans = [OutputSpan("a", "softmax", 0, 3), OutputSpan("f", "binary", 3, 1),
-             OutputSpan("g", "binary", 4, 1, role="missing"), OutputSpan("g", "softmax", 5, 2)]
-    one_way = [np.array([0.5, 0.3, 0.2]), np.array([0.9, 0.1]), np.array([0.6, 0.2, 0.2])]
-    bias = decoder_bias(spans, one_way, 7)
-    soft = np.exp(bias[:3]) / np.exp(bias[:3]).sum()
-    np.testing.assert_allclose(soft, [0.5, 0.3, 0.2], atol=1e-3)
-    assert 1 / (1 + np.exp(-bias[3])) == pytest.approx(0.1, abs=1e-6)
-    assert 1 / (1 + np.exp(-bias[4])) == pytest.approx(0.2, abs=1e-6)  # missing rate
-    np.testing.assert_allclose(np.exp(bias[5:]) / np.exp(bias[5:]).sum(), [0.75, 0.25], atol=1e-3)
-
-
-class _ConstantNoise:
-    """An rng whose Gaussian noise is a constant (drives the mechanism's edge cases)."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def normal(self, loc, scale, size):
-        return np.full(size, float(self.value))
-
-
-def test_noisy_marginals_fall_back_to_uniform_when_noise_swamps_every_count():
-    Z, spans = _two_categorical_columns(np.random.default_rng(5), 10, [0.5, 0.5, 0.0], [0.25] * 4)
-    out = noisy_marginals(Z, spans, noise_multiplier=1.0, rng=_ConstantNoise(-100.0))
-    np.testing.assert_allclose(out[0], 1 / 3)
-    np.testing.assert_allclose(out[1], 1 / 4)
 
 
 def test_rake_select_with_degenerate_factors_selects_uniformly_distinct_rows():
     rng = np.random.default_rng(6)
-    Z, spans = _two_categorical_columns(rng, 1_000, [0.5, 0.3, 0.2], [0.25] * 4)
+    keys = _two_columns(rng, 1_000, [0.5, 0.3, 0.2], [0.25] * 4)
     factors = [np.full(3, np.inf), np.ones(4)]
-    keep = rake_select(Z, spans, factors, 100, rng)
+    keep = rake_select(keys, factors, 100, rng)
     assert len(np.unique(keep)) == 100

@@ -6,7 +6,8 @@ import pytest
 
 from nhssynth import Metadata, MetadataError, NonPrivateOperationWarning, PrivacyBudgetError
 from nhssynth.datasets import load_example
-from nhssynth import DPVAESynthesizer
+from nhssynth import DPVAESynthesizer, TableEncoder, make_synthesis_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
 TINY = dict(max_epochs=3, batch_size=64, hidden_dims=(32,), latent_dim=4, random_state=0)
 
@@ -41,13 +42,15 @@ def test_fit_sample_schema_and_privacy(support_small, support_metadata):
     assert eps_curve == sorted(eps_curve) and eps_curve[-1] <= 3.0
     assert synth.noise_multiplier_ > 0.3
     report = synth.privacy_report()
-    assert report["private"] and report["epsilon"] == synth.epsilon_
-    assert report["covers_preprocessing"] and not report["non_private_statistics"]
-    stages = [s["stage"] for s in report["spends"]]
-    # numeric bounds are not declared -> DP domains and histograms; then marginals, training
-    assert stages == ["preprocessing: domains", "preprocessing: histograms", "marginals", "pair marginals",
-                      "training"]
-    assert sum(s["epsilon"] for s in report["spends"]) > synth.epsilon_  # composition is tighter
+    assert report.private and report.epsilon == synth.epsilon_
+    assert report.covers_preprocessing and not report.non_private_statistics
+    stages = [s.stage for s in report.spends]
+    # numeric bounds are not declared -> DP domains and histograms; then pairs, training
+    assert stages == ["domain release: domains", "domain release: histograms",
+                      "calibration: two-way marginals", "training"]
+    assert sum(s.epsilon for s in report.spends) > synth.epsilon_  # composition is tighter
+    assert report.accountant == "rdp" and any("Renyi" in n for n in report.notes)
+    assert report.details["measured_pairs"]
 
 
 def test_ndarray_in_ndarray_out():
@@ -86,22 +89,23 @@ def test_missingness_and_categories_are_sampled_not_thresholded():
 def test_non_private_training_warns_unless_acknowledged(support_small):
     with pytest.warns(NonPrivateOperationWarning, match="WITHOUT differential privacy"):
         synth = DPVAESynthesizer(epsilon=None, **TINY).fit(support_small)
-    assert synth.epsilon_ == np.inf and not synth.privacy_report()["private"]
+    assert synth.epsilon_ == np.inf and not synth.privacy_report().private
     with warnings.catch_warnings():
         warnings.simplefilter("error", NonPrivateOperationWarning)
         DPVAESynthesizer(epsilon=None, allow_non_private=True, **TINY).fit(support_small)
 
 
 @pytest.mark.parametrize("params, error, match", [
-    (dict(epsilon=0.0), PrivacyBudgetError, "epsilon must be a positive"),
-    (dict(epsilon=-1.0), PrivacyBudgetError, "epsilon must be a positive"),
-    (dict(delta=1.5), PrivacyBudgetError, r"delta must be in \(0, 1\)"),
+    (dict(epsilon=0.0), InvalidParameterError, "epsilon"),
+    (dict(epsilon=-1.0), InvalidParameterError, "epsilon"),
+    (dict(delta=1.5), InvalidParameterError, "delta"),
     (dict(delta=0.01), PrivacyBudgetError, "not below 1/n_rows"),
     (dict(batch_size=5000), ValueError, r"batch_size=5000 is larger than the data \(800 rows\)"),
-    (dict(accountant="gdp"), ValueError, "under-report"),
-    (dict(max_epochs=0), ValueError, "max_epochs must be a positive integer"),
+    (dict(accountant="gdp"), InvalidParameterError, "accountant"),
+    (dict(max_epochs=0), InvalidParameterError, "max_epochs"),
     (dict(hidden_dims=(0,)), ValueError, "hidden_dims"),
-    (dict(pair_fraction=0.7), ValueError, r"pair_fraction must be in \[0, 0.5\)"),
+    (dict(pair_fraction=1.7), InvalidParameterError, "pair_fraction"),
+    (dict(domain_fraction=0.0), InvalidParameterError, "domain_fraction"),
 ])
 def test_bad_parameters(support_small, support_metadata, params, error, match):
     with pytest.raises(error, match=match):
@@ -109,17 +113,13 @@ def test_bad_parameters(support_small, support_metadata, params, error, match):
 
 
 def test_too_small_dataset_for_epsilon():
-    df = pd.DataFrame({"x": np.arange(40, dtype=float)})
-    # declared categories: nothing to preprocess, so training is what cannot be afforded
+    # declared categories: the domain release is cheap, DP-SGD is what cannot be afforded
     cats = pd.DataFrame({"c": np.array(["a", "b"] * 20, dtype=object)})
     md = Metadata.from_yaml("columns:\n  c: {kind: categorical, dtype: object, categories: [a, b], "
                             "domain: declared}\n")
-    with pytest.raises(PrivacyBudgetError, match=r"(?i)too small for epsilon=0.01.*raise epsilon"):
+    with pytest.raises(PrivacyBudgetError, match=r"(?i)too small for DP-SGD on 40 rows.*raise epsilon"):
         DPVAESynthesizer(epsilon=0.01, max_epochs=200, batch_size=39, hidden_dims=(4,),
                          delta=1e-4, metadata=md).fit(cats)
-    # without declared bounds the (DP) preprocessing is what cannot be afforded
-    with pytest.raises(PrivacyBudgetError, match=r"preprocessing.*declare"):
-        DPVAESynthesizer(epsilon=0.01, max_epochs=2, batch_size=20, delta=1e-4).fit(df)
 
 
 def test_noise_multiplier_that_overspends_is_refused(support_small, support_metadata):
@@ -163,71 +163,76 @@ def test_verbose_progress_bar_and_logging(support_small, support_metadata, capsy
     assert any("fitted DPVAESynthesizer" in r.message for r in caplog.records)
 
 
+def _cramers_v(a: pd.Series, b: pd.Series) -> float:
+    table = pd.crosstab(a, b).to_numpy().astype(float)
+    expected = np.outer(table.sum(1), table.sum(0)) / table.sum()
+    return float(np.sqrt(((table - expected) ** 2 / expected).sum() / table.sum()
+                         / (min(table.shape) - 1)))
 
-def test_large_samples_are_raked_in_chunks_that_each_match_the_marginals(
-        support_small, support_metadata, monkeypatch):
+
+def _linked_table(n: int = 3_000, seed: int = 0) -> pd.DataFrame:
+    """Two columns a DP-SGD network at epsilon 1 does not learn to link, one it does not need."""
+    rng = np.random.default_rng(seed)
+    a = rng.choice(["p", "q", "r", "s"], n)
+    b = np.where(rng.random(n) < 0.9, pd.Series(a).map({"p": "W", "q": "X", "r": "Y", "s": "Z"}), "X")
+    return pd.DataFrame({"a": a, "b": b, "x": np.round(rng.normal(50, 10, n), 1)})
+
+
+def test_calibration_measures_the_pair_the_network_missed_and_puts_it_back():
+    df = _linked_table()
+    plain = DPVAESynthesizer(epsilon=1.0, calibrate=False, random_state=0, max_epochs=5).fit(df)
+    calibrated = DPVAESynthesizer(epsilon=1.0, random_state=0, max_epochs=5).fit(df)
+    real = _cramers_v(df["a"], df["b"])
+    before = _cramers_v(*(plain.sample(3_000, random_state=0)[c] for c in "ab"))
+    after = _cramers_v(*(calibrated.sample(3_000, random_state=0)[c] for c in "ab"))
+    assert ("a", "b") in calibrated.calibrator_.pairs or ("b", "a") in calibrated.calibrator_.pairs
+    assert after > before + 0.2 and abs(after - real) < 0.15
+    assert calibrated.epsilon_ <= 1.0 and plain.epsilon_ <= 1.0
+    assert plain.privacy_report().accountant == "prv"  # no exponential mechanism without pairs
+
+
+def test_calibrated_marginals_follow_the_release_in_every_chunk(support_small, support_metadata):
     import nhssynth.synthesizers.vae.estimator as vae_module
-    from nhssynth.calibration.marginals import column_bins
-
-    synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, **TINY).fit(support_small)
-    one_chunk = synth.sample_encoded(3_000, random_state=0)
-    # force 1,000-row chunks (the smallest chunk size)
-    monkeypatch.setattr(vae_module, "_RAKE_CELLS", 1)
-    chunked = synth.sample_encoded(3_000, random_state=0)
-    assert chunked.shape == one_chunk.shape
-    assert not np.array_equal(chunked, one_chunk)  # a different draw ...
-    np.testing.assert_array_equal(chunked, synth.sample_encoded(3_000, random_state=0))  # seeded
-
-    def tv_per_column(Z):
-        keys, n_bins, _ = column_bins(Z, synth.output_spans_, synth.value_bins_)
-        return np.array([0.5 * np.abs(np.bincount(keys[:, j], minlength=n_bins[j]) / len(Z) - t).sum()
-                         for j, t in enumerate(synth.marginals_)])
-
-    whole = tv_per_column(one_chunk)
-    unraked = tv_per_column(synth._decode_prior(3_000, np.random.default_rng(0)))
-    assert whole.mean() < 0.5 * unraked.mean()  # raking moves the draw to the marginals
-    for start in (0, 1_000, 2_000):  # ... and every 1,000-row chunk is raked on its own
-        part = tv_per_column(chunked[start:start + 1_000])
-        assert np.all(part < whole + 0.06)  # 0.06: sampling noise of 1,000 rows
+    synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata,
+                             **{**TINY, "max_epochs": 20}).fit(support_small)
+    saved = vae_module._CHUNK_CELLS
+    vae_module._CHUNK_CELLS = 1_000 * synth.oversample * synth.network_.n_features  # 1,000 rows
+    try:
+        fake = synth.sample(3_000, random_state=0)
+    finally:
+        vae_module._CHUNK_CELLS = saved
+    cal = synth.calibrator_
+    bins = cal.bins
+    for j, b in enumerate(bins.columns):  # every one-way target, chunk by chunk
+        target = cal.targets[cal.margins.index((j,))]
+        for start in (0, 1_000, 2_000):
+            got = np.bincount(bins.encode(fake.iloc[start:start + 1_000])[:, j], minlength=b.size)
+            assert 0.5 * np.abs(got / 1_000 - target).sum() < 0.12, b.name
 
 
-def test_non_private_fit_takes_exact_marginals_and_rakes_to_them(support_small, support_metadata):
-    from nhssynth.calibration.marginals import column_bins
+def test_pipeline_and_dataframe_paths_run_the_same_calibration(support_small, support_metadata):
+    """The encoded-pipeline path releases the same domain, spends the same budget and calibrates
+    the same way as the DataFrame path."""
+    frame_fit = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, **TINY).fit(support_small)
+    eps_domain = frame_fit.encoder_.epsilon
+    pipe = make_synthesis_pipeline(
+        TableEncoder(metadata=support_metadata, epsilon=eps_domain, delta=frame_fit.delta_,
+                     gmm_components=5, random_state=frame_fit.encoder_.random_state),
+        DPVAESynthesizer(epsilon=3.0, **TINY)).fit(support_small)
+    pipe_fit = pipe.steps[-1][1]
+    a, b = frame_fit.privacy_report(), pipe_fit.privacy_report()
+    assert [s.stage for s in a.spends] == [s.stage for s in b.spends]
+    assert a.epsilon == pytest.approx(b.epsilon, rel=1e-6) and b.covers_preprocessing
+    assert pipe_fit.calibrator_ is not None and pipe_fit.calibrator_.pairs == frame_fit.calibrator_.pairs
+    out = pipe.sample(500, random_state=0)
+    assert list(out.columns) == list(support_small.columns)
 
-    synth = DPVAESynthesizer(epsilon=None, allow_non_private=True, **TINY).fit(support_small)
-    Z = synth.encoder_.transform(support_small)
-    keys, n_bins, _ = column_bins(Z, synth.output_spans_, synth.value_bins_)
-    for j, got in enumerate(synth.marginals_):  # exact: the real column histograms
-        np.testing.assert_allclose(got, np.bincount(keys[:, j], minlength=n_bins[j]) / len(Z))
-    assert synth.rake_factors_ is not None
-    # the same value bins, quantile maps and two-way marginals as a private fit, exact
-    assert synth.value_bins_ and set(synth.quantile_maps_) == set(synth.value_bins_)
-    for pair in synth.pair_marginals_:
-        cells = pair.keys(keys)
-        np.testing.assert_allclose(pair.target.ravel(),
-                                   np.bincount(cells, minlength=pair.target.size) / len(Z), atol=1e-6)
-    assert DPVAESynthesizer(epsilon=None, allow_non_private=True, marginal_fraction=0,
-                            **TINY).fit(support_small).marginals_ is None
 
-
-def test_decoder_starts_at_the_released_marginals_and_one_mode_sd(support_small, support_metadata):
-    import torch
-
-    from nhssynth.synthesizers.vae.losses import squash_log_scale
-    from nhssynth.calibration.marginals import columns_of
-
-    # a learning rate too small to move the weights shows the initial decoder
-    synth = DPVAESynthesizer(epsilon=3.0, metadata=support_metadata, learning_rate=1e-12,
-                             **TINY).fit(support_small)
-    bias = synth.network_.decoder.layers[-1].bias.detach()
-    width = synth.network_.n_features
-    scale = torch.exp(squash_log_scale(bias[width:]))
-    np.testing.assert_allclose(scale.numpy(), 0.25, rtol=1e-4)
-    assert synth.value_bins_  # numeric columns without declared bounds get value bins
-    for col, p in zip(columns_of(synth.output_spans_), synth.marginals_):
-        if col.name in synth.value_bins_:
-            n_value = len(p) - int(col.missing is not None)
-            observed = p[:n_value] / p[:n_value].sum()
-            want = synth.value_bins_[col.name].mode_probabilities(observed)
-            logits = bias[col.soft.slice].double()
-            np.testing.assert_allclose(torch.softmax(logits, 0).numpy(), want, atol=2e-3)
+def test_a_non_private_encoder_in_a_pipeline_is_reported():
+    df = _linked_table(800)
+    pipe = make_synthesis_pipeline(TableEncoder(), DPVAESynthesizer(epsilon=3.0, **TINY))
+    with pytest.warns(NonPrivateOperationWarning):
+        pipe.fit(df)
+    report = pipe.privacy_report()
+    assert not report.covers_preprocessing and "a: category set" in report.non_private_statistics
+    assert "without DP" in report.statement

@@ -1,6 +1,11 @@
-"""Calibration: make a generator's draws match released (DP) marginals.
+"""Calibration: DP marginals any generator's draws can be made to match.
 
-``marginals`` releases one-way marginals, ``pairs`` chooses and releases two-way marginals,
-``raking`` reweights and selects rows to match them, and ``quantile_matching`` maps numeric
-columns onto their released distributions.  All of it is post-processing of DP releases.
+``selection`` chooses and measures two-way marginals privately where a generator is furthest
+from the data; ``graphical_model`` reconciles noisy marginals (Private-PGM, also the model of
+:class:`~nhssynth.AIMSynthesizer`); ``quantile_matching`` maps numeric columns onto released
+histograms; ``raking`` reweights and selects rows; ``calibrator`` puts them together
+(:class:`~nhssynth.calibration.calibrator.MarginalCalibrator`).
 """
+from .calibrator import MarginalCalibrator
+
+__all__ = ["MarginalCalibrator"]

@@ -1,33 +1,24 @@
-"""Quantile matching: a draw's numeric values moved onto their released marginals.
+"""Quantile matching: a draw's numeric values moved onto their released one-way histogram.
 
-Raking corrects a marginal by weighting rows, which costs effective sample size: when DP-SGD
-noise leaves the generator far from a column's distribution (SUPPORT2 at epsilon 1: total
-variation 0.3-0.45 between the generator's value bins and the released ones), the weights
-concentrate on a few rows and the selection still misses the marginals.  Quantile matching
-moves the values instead: each value-binned numeric column is mapped through the generator's
-own CDF (a probability integral transform; tied values spread at random over the
-probabilities they share) and then the inverse CDF of the released value-bin histogram,
-shaped inside each bin like the generator's values there.  Both CDFs are tabulated once, at
-the end of ``fit``, from a large draw (:func:`fit_quantile_maps`); applying them
-(:func:`apply_quantile_maps`) costs one binary search per value.  The column's marginal then
-matches the release by construction, while the ranks -- and so the dependence between columns
-that the generator learnt -- are kept.  The mapped values are re-encoded by the column's encoder, so the rest of
-the pipeline (raking to the remaining marginals, decoding) is unchanged.
+Raking corrects a marginal by weighting rows, which costs effective sample size when a
+generator is far from a column's distribution.  Quantile matching moves the values instead:
+each numeric column is mapped through the generator's own CDF (a probability integral
+transform; tied values spread at random over the probabilities they share) and then the
+inverse CDF of the released histogram, shaped inside each bin like the generator's values
+there.  Both CDFs are tabulated once, from a large draw (:func:`fit_quantile_map`); applying
+a map costs one binary search per value.  The column's marginal then matches the release by
+construction, while the ranks -- and so the dependence between columns that the generator
+learnt -- are kept.
 
-Everything used is a DP release (the one-way marginals, the value-bin cuts, the mixture fitted
-to DP histograms) or a draw from the trained generator: post-processing, at no privacy cost.
+Everything used is a DP release or a draw from the trained generator: post-processing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..base import OutputSpan
-from .marginals import ValueBins, columns_of
-
-__all__ = ["QuantileMap", "inverse_cdf", "fit_quantile_maps", "apply_quantile_maps"]
+__all__ = ["QuantileMap", "inverse_cdf", "fit_quantile_map"]
 
 _MIN_WITHIN = 20  # generated values a bin needs before its shape is taken from them
 _LEVELS = 2001  # probabilities the two CDFs are tabulated at
@@ -72,12 +63,6 @@ def inverse_cdf(u: np.ndarray, probabilities: np.ndarray, edges: np.ndarray,
     return out
 
 
-def _bin_edges(vb: ValueBins) -> np.ndarray:
-    """``[lo, cuts..., hi]`` with the cuts kept inside the bounds (a cut beyond a bound leaves
-    its outer bin no room, and no decoded value lands there)."""
-    return np.maximum.accumulate(np.clip(np.concatenate([[vb.lo], vb.cuts, [vb.hi]]), vb.lo, vb.hi))
-
-
 @dataclass(frozen=True)
 class QuantileMap:
     """Monotone map of one column's generated values onto its released marginal.
@@ -116,56 +101,16 @@ class QuantileMap:
         return np.maximum.accumulate(np.where(new, np.arange(len(src)), 0))
 
 
-def _values(Z: np.ndarray, col, vb: ValueBins):
-    """Rows of ``Z`` where the column is observed (a slice when all are) and their unrounded
-    decoded values."""
-    rows = slice(None)  # every row, without a fancy-indexed copy
-    if col.missing is not None:
-        observed = Z[:, col.missing.start] <= 0.5
-        if not observed.all():
-            rows = np.flatnonzero(observed)
-    return rows, vb.unclipped(np.argmax(Z[rows, col.soft.slice], axis=1), Z[rows, col.scalar.start])
-
-
-def _matched_columns(spans, value_bins, names=None):
-    for j, col in enumerate(columns_of(spans)):
-        if (col.name in value_bins and col.soft is not None and col.scalar is not None
-                and (names is None or col.name in names)):
-            yield j, col, value_bins[col.name]
-
-
-def fit_quantile_maps(Z: np.ndarray, spans: Sequence[OutputSpan], one_way: Sequence[np.ndarray],
-                      value_bins: Mapping[str, ValueBins], n_levels: int = _LEVELS
-                      ) -> dict[str, QuantileMap]:
-    """A :class:`QuantileMap` for every value-binned column, from a large draw ``Z`` of the
-    generator and the released one-way marginals ``one_way`` (one per column of
-    :func:`~nhssynth.calibration.marginals.column_bins`).  Post-processing of DP outputs."""
+def fit_quantile_map(values: np.ndarray, edges: np.ndarray, counts: np.ndarray,
+                     n_levels: int = _LEVELS) -> QuantileMap | None:
+    """The map of a column's generated ``values`` (a large draw, missing values removed) onto
+    the histogram with bin ``edges`` and released ``counts``; None when either is empty."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    counts = np.clip(np.asarray(counts, dtype=np.float64), 0.0, None)
+    if values.size < 2 or counts.sum() <= 0:
+        return None
     levels = np.linspace(0.0, 1.0, n_levels)
-    maps = {}
-    for j, col, vb in _matched_columns(spans, value_bins):
-        _, x = _values(Z, col, vb)
-        if x.size < 2:
-            continue
-        p = one_way[j]
-        n_value = len(p) - int(col.missing is not None)
-        maps[col.name] = QuantileMap(source=np.quantile(x, levels),
-                                     target=inverse_cdf(levels, p[:n_value], _bin_edges(vb), within=x))
-    return maps
-
-
-def apply_quantile_maps(Z: np.ndarray, spans: Sequence[OutputSpan], maps: Mapping[str, QuantileMap],
-                        value_bins: Mapping[str, ValueBins], encoders: Mapping,
-                        rng: np.random.Generator) -> np.ndarray:
-    """Map the value-binned columns of the encoded draw ``Z`` (in place) with ``maps`` and
-    re-encode them with each column's fitted encoder (``encoders``: name to GMMEncoder);
-    missing rows and other columns are left alone.  ``rng`` spreads tied values."""
-    for _, col, vb in _matched_columns(spans, value_bins, maps):
-        if col.name not in encoders:
-            continue
-        rows, x = _values(Z, col, vb)
-        if x.size == 0:
-            continue
-        block = encoders[col.name].transform(maps[col.name](x, rng).reshape(-1, 1))
-        Z[rows, col.scalar.start] = block[:, 0]  # block: [scalar, one-hot mode]
-        Z[rows, col.soft.slice] = block[:, 1:]
-    return Z
+    source = np.quantile(values, levels)
+    target = inverse_cdf(levels, counts, edges, within=values)
+    return QuantileMap(source=source, target=np.maximum.accumulate(target))

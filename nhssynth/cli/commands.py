@@ -272,24 +272,8 @@ def _build(spec: RunSpec, metadata: Metadata, verbose: bool):
 
 
 def _privacy(est, spec: RunSpec) -> dict:
-    if hasattr(est, "privacy_report"):
-        return est.privacy_report()
-    # MarginalSynthesizer: pure epsilon-DP (Laplace), basic composition over its releases
-    private = est.epsilon is not None
-    leaks = list(getattr(est, "non_private_", []))
-    if not private:
-        statement = "No differential privacy: the marginals were read from the data."
-    elif leaks:
-        statement = (f"The noisy marginals are {est.epsilon_:.3g}-differentially private, but "
-                     f"{len(leaks)} statistic(s) (category lists) were read from the data without DP.")
-    else:
-        statement = (f"Everything learnt from the training table is {est.epsilon_:.3g}-"
-                     f"differentially private (pure DP, Laplace mechanism).")
-    return {"private": private, "epsilon": est.epsilon_ if private else None,
-            "delta": 0.0 if private else None, "epsilon_budget": est.epsilon,
-            "accountant": "basic composition" if private else None,
-            "covers_preprocessing": private and not leaks, "non_private_statistics": leaks,
-            "spends": list(getattr(est, "spends_", [])), "statement": statement}
+    """The fitted generator's privacy report as plain data (what privacy.json holds)."""
+    return est.privacy_report().to_dict()
 
 
 def _save_model(est, path: Path) -> None:

@@ -15,7 +15,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, v
 
 from ..exceptions import EncodingError
 
-__all__ = ["ColumnEncoderMixin"]
+__all__ = ["ColumnEncoderMixin", "fresh_ids", "all_missing"]
 
 
 class ColumnEncoderMixin(TransformerMixin, BaseEstimator):
@@ -104,3 +104,29 @@ class ColumnEncoderMixin(TransformerMixin, BaseEstimator):
 def spawn_seed(rng: np.random.RandomState) -> int:
     """A fresh 32-bit seed drawn from ``rng`` (to seed sub-estimators reproducibly)."""
     return int(rng.randint(np.iinfo(np.int32).max))
+
+
+def fresh_ids(n: int, dtype: Any) -> Any:
+    """Identifiers ``1..n`` of ``dtype`` (``"id-000001"``... for text): an ``id`` column is
+    never learnt, synthetic rows get fresh ones."""
+    if pd.api.types.is_numeric_dtype(dtype):
+        ids = np.arange(1, n + 1)
+        return pd.array(ids, dtype=dtype) if pd.api.types.is_extension_array_dtype(dtype) \
+            else ids.astype(dtype)
+    width = max(6, len(str(n)))
+    text = np.strings.add("id-", np.strings.zfill(np.arange(1, n + 1).astype(str), width))
+    return pd.array(text.astype(object), dtype=dtype)
+
+
+def all_missing(n: int, col) -> Any:
+    """``n`` missing values of the column's dtype (NaN, NaT or pd.NA): a withheld column."""
+    dtype = col.pandas_dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.Categorical.from_codes(np.full(n, -1), dtype=dtype)
+    if col.kind == "datetime" and pd.api.types.is_datetime64_any_dtype(dtype):
+        return pd.array(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"), dtype=dtype)
+    if pd.api.types.is_extension_array_dtype(dtype):
+        return pd.array([None] * n, dtype=dtype)
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return np.full(n, np.nan, dtype=np.float64 if np.dtype(dtype).kind != "f" else dtype)
+    return np.full(n, np.nan, dtype=object)

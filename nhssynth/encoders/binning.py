@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..metadata import ColumnMetadata, Metadata
+from ._base import all_missing, fresh_ids
 from .categorical import restore_categories
 from .domain import ColumnDomain, TableDomain, column_to_float
 from .numeric import finalize_numeric
@@ -336,9 +337,9 @@ class TableBins:
                 values, mask = bins.values(codes[:, by_name[col.name]], rng)
                 data[col.name] = bins.restore(values, mask)
             elif col.kind == "id":
-                data[col.name] = _fresh_ids(n, col.pandas_dtype)
+                data[col.name] = fresh_ids(n, col.pandas_dtype)
             else:  # withheld: nothing about its values was released
-                data[col.name] = _all_missing(n, col)
+                data[col.name] = all_missing(n, col)
         return pd.DataFrame({name: pd.Series(values, index=index, copy=False,
                                              dtype=object if getattr(values, "dtype", None) == object else None)
                              for name, values in data.items()}, index=index,
@@ -365,26 +366,3 @@ class TableBins:
                 cells = np.append(cells, bins.missing_code)
             out.append((cells, np.asarray(counts, dtype=np.float64), float(sigma)))
         return out
-
-
-def _fresh_ids(n: int, dtype: Any) -> Any:
-    if pd.api.types.is_numeric_dtype(dtype):
-        ids = np.arange(1, n + 1)
-        return pd.array(ids, dtype=dtype) if pd.api.types.is_extension_array_dtype(dtype) \
-            else ids.astype(dtype)
-    width = max(6, len(str(n)))
-    text = np.strings.add("id-", np.strings.zfill(np.arange(1, n + 1).astype(str), width))
-    return pd.array(text.astype(object), dtype=dtype)
-
-
-def _all_missing(n: int, col: ColumnMetadata) -> Any:
-    dtype = col.pandas_dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return pd.Categorical.from_codes(np.full(n, -1), dtype=dtype)
-    if col.kind == "datetime" and pd.api.types.is_datetime64_any_dtype(dtype):
-        return pd.array(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"), dtype=dtype)
-    if pd.api.types.is_extension_array_dtype(dtype):
-        return pd.array([None] * n, dtype=dtype)
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        return np.full(n, np.nan, dtype=np.float64 if np.dtype(dtype).kind != "f" else dtype)
-    return np.full(n, np.nan, dtype=object)

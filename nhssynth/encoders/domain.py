@@ -56,7 +56,7 @@ from ..privacy.mechanisms import (histogram_edges, log_bin_edges, coarse_counts,
                                   search_bounds, spread_beyond, zoom_range)
 
 __all__ = ["ColumnDomain", "TableDomain", "release_domain", "column_to_float",
-           "CATEGORY_TARGET_ROWS"]
+           "CATEGORY_TARGET_ROWS", "data_statistics", "public_metadata", "impute_from_domain"]
 
 CATEGORY_TARGET_ROWS = 150  # a category this common (or 2% of the rows) should be released
 _CATEGORY_SHARE = 0.02
@@ -351,10 +351,41 @@ def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
                                                  "declared", bounds=(lo, hi))
     out.columns = {c.name: out.columns[c.name] for c in metadata if c.name in out.columns}
     out.total = float(np.mean(totals)) if totals else float(n)
+    if out.columns and all(c.withheld for c in out):
+        # an all-missing table is of no use to anyone: one clear way forward instead
+        factor = _budget_factor_needed(metadata, n, rho, delta_threshold, max_category_share)
+        raise PrivacyBudgetError(
+            f"no column's domain could be released at this budget: {n} rows are too few for "
+            f"the noise ({', '.join(repr(c.name) for c in out)} would all be generated as "
+            f"missing). Declare each column's categories or min/max in the metadata "
+            f"(`nhssynth metadata template`; declared domains cost no budget), or raise epsilon "
+            f"(the domains need roughly {factor:.0f}x the budget they got here: about "
+            f"{max(math.sqrt(factor), 2.0):.0f}x the epsilon).")
     for c in out:
         if c.withheld:
             warnings.warn(f"column {c.name!r}: {c.note}", PrivacyWarning, stacklevel=2)
     return out
+
+
+def _budget_factor_needed(metadata: Metadata, n: int, rho: float, delta_threshold: float,
+                          max_category_share: float) -> float:
+    """How many times ``rho`` the release needs before a column holding a quarter of the ``n``
+    rows in one value or power-of-two bin clears its threshold with room to spare (a rough
+    guide: real columns spread differently).  Data-independent: it depends only on ``n`` and
+    the metadata, which are public."""
+    z_core = float(ndtri(1.0 - _CORE_FALSE_HINT))
+    factor = 1.0
+    for _ in range(40):
+        plan = _plan(metadata, n, factor * rho, delta_threshold, max_category_share)
+        tau = 1.0 + plan.sigma_categories * float(ndtri(1.0 - plan.delta_share)) \
+            if math.isfinite(plan.sigma_categories) else math.inf
+        if min(tau, plan.sigma_bounds * z_core) < n / 4:
+            return factor
+        factor *= 2.0
+    return factor
+
+
+_CORE_FALSE_HINT = 1e-4  # about the per-bin test of the bounds search (many bins, 1e-3 overall)
 
 
 def _spend(stage: str, mechanism: str, sigmas: list[float], columns: list[str], *,
@@ -374,7 +405,12 @@ def _release_unknown_categories(col: ColumnMetadata, s: pd.Series, sigma: float,
     noisy = counts.to_numpy(dtype=np.float64) + rng.normal(0.0, sigma, size=len(counts))
     keep = noisy > tau
     values = [v.item() if hasattr(v, "item") else v for v in counts.index[keep]]
-    order = sorted(range(len(values)), key=lambda i: (str(type(values[i])), values[i]))
+    if col.ordered and col.categories is not None:
+        # an ordered dtype's order is part of its type: the released subset keeps it
+        rank = {v: i for i, v in enumerate(col.categories)}
+        order = sorted(range(len(values)), key=lambda i: rank.get(values[i], len(rank)))
+    else:  # never by frequency: sorted
+        order = sorted(range(len(values)), key=lambda i: (str(type(values[i])), values[i]))
     released = [values[i] for i in order]
     kept = noisy[keep][order]
     missing = []
@@ -524,6 +560,7 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
 
 _TAIL_OCTAVES = 12
 _TRIM_SHARE = 0.03  # of a column's mass, at most, trimmed from each end of its histogram
+_ISLAND_SHARE = 0.25  # ... and at most this much beyond an empty bin (noise islands)
 _CONFIRM = 2.0  # noise standard deviations the range's rows must show in stage B
 _ZERO_BIN = 2.0 ** -20  # the power-of-two bins around 0 end here (LOG_BIN_RANGE)
 
@@ -593,6 +630,31 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
     last = max(counts.size - 1 - _noise_run(counts[::-1], noise), peak)
     counts[:first] = 0.0
     counts[last + 1:] = 0.0
+    _drop_noise_islands(counts, peak, noise)
+    _drop_noise_islands(counts[::-1], counts.size - 1 - peak, noise)
+
+
+def _drop_noise_islands(counts: np.ndarray, peak: int, noise: float, max_gap: int = 0) -> None:
+    """Zero (in place) what lies beyond a gap of more than ``max_gap`` empty bins after
+    ``peak`` when its whole mass is no more than noise leaves in that many empty bins
+    (``noise`` times the root of their number) and at most ``_ISLAND_SHARE`` of the column:
+    the scattered survivors of projecting empty bins, which the capped :func:`_noise_run`
+    can leave when the data fill a small part of a wide range (temperatures 32-41 in a
+    power-of-two range 32-64).  A second mode beyond a gap that carries more is kept, and
+    the walk goes on past it."""
+    limit_share = _ISLAND_SHARE * counts.sum()
+    i, gap = peak + 1, 0
+    while i < counts.size:
+        if counts[i] > 0:
+            gap = 0
+        else:
+            gap += 1
+            if gap > max_gap:
+                rest = counts[i:]
+                if rest.sum() <= min(noise * math.sqrt(rest.size), limit_share):
+                    rest[:] = 0.0
+                    return
+        i += 1
 
 
 def _noise_run(counts: np.ndarray, noise: float) -> int:
@@ -668,3 +730,65 @@ def _release_exact(df: pd.DataFrame, metadata: Metadata, n_bins: int) -> TableDo
                                                  occupied=(counts[:len(edges) - 1] > 0))
             out.non_private_statistics.append(f"{col.name}: one-way histogram")
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# what an encoder keeps
+# --------------------------------------------------------------------------------------------
+def data_statistics(metadata: Metadata) -> list[str]:
+    """Statistics an encoder reads from the rows, without DP, for this metadata."""
+    out = []
+    for col in metadata:
+        if col.kind == "categorical" and not col.has_declared_categories:
+            out.append(f"{col.name}: category set")
+        if col.kind in ("continuous", "integer", "datetime") and not col.has_declared_bounds:
+            out.append(f"{col.name}: min/max")
+        if col.kind in ("continuous", "integer", "datetime"):
+            out.append(f"{col.name}: mixture fit")
+        if col.missing == "impute" and col.impute_value is None and col.nullable:
+            out.append(f"{col.name}: impute mean/mode")
+    return out
+
+
+def public_metadata(metadata: Metadata, domain: TableDomain) -> Metadata:
+    """``metadata`` with every statistic read from the rows replaced by its release.
+
+    Inferred metadata (``domain: data``) lists the categories *seen in the data* -- a value
+    held by one person included.  A DP-fitted encoder must not keep (or save) them:
+    categories become the released set, data-derived bounds are dropped.  Declared
+    statistics are public and kept.
+    """
+    for col in metadata:
+        if col.domain == "declared":
+            continue
+        changes: dict[str, Any] = {}
+        if col.kind == "categorical":
+            released = domain.columns[col.name].categories if col.name in domain.columns else None
+            changes["categories"] = None if released is None else list(released)
+        if col.kind in ("continuous", "integer", "datetime") and (col.min is not None or col.max is not None):
+            changes["min"] = changes["max"] = None
+        if changes:
+            metadata = metadata.update(col.name, **changes)
+    return metadata
+
+
+def impute_from_domain(metadata: Metadata, domain: TableDomain) -> Metadata:
+    """``missing="impute"`` columns without an ``impute_value`` get one from the release (the
+    mean of a numeric histogram, the most common released category): post-processing."""
+    for col in metadata:
+        if not (col.missing == "impute" and col.nullable and col.impute_value is None):
+            continue
+        c = domain.columns.get(col.name)
+        if c is None or c.withheld:
+            raise PrivacyBudgetError(f"column {col.name!r}: missing='impute' needs an impute_value "
+                                     f"in the metadata (nothing about the column could be released).")
+        if c.categories is not None:
+            value = c.categories[int(np.argmax(c.value_counts))]
+        elif col.kind == "datetime":
+            value = _to_timestamp(0.5 * (c.bounds[0] + c.bounds[1]), col)
+        else:
+            w = np.clip(c.value_counts, 0.0, None)
+            value = float(np.average(c.centres, weights=w if w.sum() > 0 else None))
+            value = round(value) if col.kind == "integer" else value
+        metadata = metadata.update(col.name, impute_value=value)
+    return metadata

@@ -37,9 +37,11 @@ from sklearn.utils.validation import _check_feature_names_in, check_array, check
 from ..base import OutputSpan
 from ..exceptions import EncodingError, MetadataError, MetadataWarning
 from ..metadata import ColumnMetadata, Metadata, as_metadata
-from ._base import spawn_seed
+from ..privacy.accounting import zcdp_rho_for
+from ._base import all_missing, fresh_ids, spawn_seed
 from .categorical import CategoricalEncoder, restore_categories
 from .datetime import DatetimeEncoder
+from .domain import data_statistics, impute_from_domain, public_metadata, release_domain
 from .gmm import GMMEncoder
 from .missing import missing_mask
 from .numeric import decimals_hold, finalize_numeric
@@ -61,6 +63,7 @@ class _Column:
     impute_value: Any = None         # fill for missing="impute"
     decimals: int | None = None      # rounding on output (0 for integers)
     value_width: int = 0
+    withheld: bool = False           # under DP nothing could be released: output missing
     spans: list = field(default_factory=list)
 
     @property
@@ -101,6 +104,17 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         the data, per column: ``{"col": {"categories": [...], "bounds": (lo, hi),
         "gmm_values": array, "gmm_weights": array}}``.  ``gmm_values``/``gmm_weights`` is a
         weighted histogram the column's mixture is fitted on instead of the column.
+    epsilon : float or None, default=None
+        With a budget, every statistic the metadata does not declare -- category sets, bounds,
+        the histograms the mixtures are fitted to, impute values -- comes from the DP domain
+        release (:func:`~nhssynth.encoders.domain.release_domain`) at ``(epsilon, delta)``
+        instead of the rows; values whose category was not released encode as no category,
+        datetime columns are encoded min-max, and a column nothing could be released about
+        is *withheld* (generated as missing).  ``domain_`` and ``privacy_spends_`` say what
+        was released and what it cost.  None: statistics are read from the rows (listed in
+        ``non_private_statistics_``).
+    delta : float or None, default=None
+        Delta of that release; None uses ``min(1e-5, 0.1 / n_rows)``.
     dtype : {"float32", "float64"}, default="float32"
         dtype of the encoded matrix.  float32 (what torch trains on) carries ~7 significant
         digits: integers, categories, booleans, missing flags, dates and values with few
@@ -125,7 +139,14 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         The metadata's column names (defined when fitted on a DataFrame).
     impute_values_ : dict
         Fill value of each ``missing="impute"`` column: the declared ``impute_value``, else
-        the mean / mode of the data (**derived from the data**).
+        the mean / mode of the data (**derived from the data**) or, with ``epsilon``, of the
+        released histogram.
+    domain_ : TableDomain or None
+        The DP domain release (with ``epsilon``).
+    privacy_spends_ : list of dict
+        Ledger entries of that release (empty without ``epsilon``).
+    non_private_statistics_ : list of str
+        Statistics read from the rows without DP (empty with ``epsilon``).
 
     Notes
     -----
@@ -151,6 +172,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                  gmm_max_fit_samples: int | None = 10_000, gmm_max_iter: int = 100,
                  datetime_method: str = "gmm", categorical_min_frequency: int | float | None = None,
                  handle_unknown: str = "error", domains: Mapping[str, Mapping] | None = None,
+                 epsilon: float | None = None, delta: float | None = None,
                  dtype: Any = "float32", random_state: Any = None) -> None:
         self.metadata = metadata
         self.gmm_components = gmm_components
@@ -161,6 +183,8 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         self.categorical_min_frequency = categorical_min_frequency
         self.handle_unknown = handle_unknown
         self.domains = domains
+        self.epsilon = epsilon
+        self.delta = delta
         self.dtype = dtype
         self.random_state = random_state
 
@@ -232,7 +256,29 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         return v
 
     def _domain(self, name: str) -> Mapping:
-        return (self.domains or {}).get(name, {})
+        return self._domains_.get(name, {})
+
+    def _release(self, X: pd.DataFrame, md: Metadata) -> None:
+        """The domains the column encoders use: DP-released with ``epsilon`` (merged under any
+        given ``domains``), else the given ones; and what reading them cost."""
+        self.domain_, self.privacy_spends_ = None, []
+        self._domains_ = dict(self.domains or {})
+        if self.epsilon is None:
+            given = set(self._domains_)
+            self.non_private_statistics_ = [s for s in data_statistics(md)
+                                            if s.split(":")[0] not in given]
+            return
+        n = len(X)
+        delta = self.delta if self.delta is not None else min(1e-5, 0.1 / n)
+        undeclared = any(c.kind == "categorical" and not c.has_declared_categories for c in md)
+        delta_threshold = 0.1 * delta if undeclared else 0.0
+        rho = zcdp_rho_for(float(self.epsilon), delta - delta_threshold)
+        noise = np.random.default_rng(spawn_seed(check_random_state(self.random_state)))
+        self.domain_ = release_domain(X, md, rho=rho, delta_threshold=delta_threshold, rng=noise)
+        self.privacy_spends_ = list(self.domain_.spends)
+        self.non_private_statistics_ = []
+        self._domains_ = {**self.domain_.encoder_domains(md), **self._domains_}
+        self.metadata_ = impute_from_domain(md, self.domain_)
 
     # ------------------------------------------------------------------------------------------
     # fit
@@ -273,9 +319,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         if len(X) == 0:
             raise EncodingError("no rows left to fit on (after dropping rows with missing values).")
         rng = check_random_state(self.random_state)
+        self._release(X, md)
         self._columns_: list[_Column] = []
         self.impute_values_ = {}
-        for meta in md:
+        for meta in self.metadata_:
             col = self._fit_column(meta, X[meta.name], spawn_seed(rng))
             self._columns_.append(col)
         # spans and names
@@ -297,6 +344,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         self._feature_names_out_ = np.asarray(names, dtype=object)
         self.column_encoders_ = {c.name: c.encoder for c in self._columns_}
         self.n_features_in_ = len(md)
+        if self.domain_ is not None:  # keep (and save) no category list read from the rows
+            self.metadata_ = public_metadata(self.metadata_, self.domain_)
+            for col in self._columns_:
+                col.meta = self.metadata_[col.name]
         if not from_array:
             self.feature_names_in_ = np.asarray(md.names, dtype=object)
         elif hasattr(self, "feature_names_in_"):
@@ -341,6 +392,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         col = _Column(meta)
         if kind == "id":
             return col
+        if self.domain_ is not None and name in self.domain_.columns \
+                and self.domain_.columns[name].withheld:
+            col.withheld = True  # nothing released about its values: generated as missing
+            return col
         mask = missing_mask(s)
         if mask.any() and not meta.nullable:
             raise MetadataError(f"column {name!r} has missing values but the metadata says it has "
@@ -383,7 +438,9 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                         f"in the metadata to keep them).", MetadataWarning, stacklevel=3)
         elif kind == "datetime":
             bounds = dom.get("bounds", (meta.min, meta.max))
-            enc = DatetimeEncoder(self.datetime_method, n_components=self.gmm_components,
+            # under DP there is no data-fitted mixture for a datetime: min-max between the bounds
+            method = "minmax" if self.domain_ is not None else self.datetime_method
+            enc = DatetimeEncoder(method, n_components=self.gmm_components,
                                   weight_threshold=self.gmm_weight_threshold,
                                   max_fit_samples=self.gmm_max_fit_samples, max_iter=self.gmm_max_iter,
                                   bounds=None if bounds == (None, None) else bounds,
@@ -420,7 +477,9 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             enc = CategoricalEncoder(
                 categories="auto" if cats is None else [cats],
                 min_frequency=None if kind == "boolean" else self.categorical_min_frequency,
-                handle_unknown=self.handle_unknown, drop="if_binary" if binary else None,
+                # under DP a value whose category was not released encodes as no category
+                handle_unknown="ignore" if "categories" in dom else self.handle_unknown,
+                drop="if_binary" if binary else None,
                 random_state=seed)
             enc.fit(obs.to_frame(name))
         col.encoder = enc
@@ -617,7 +676,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         for col in self._columns_:
             dtype = col.meta.pandas_dtype
             if col.kind == "id":
-                data[col.name] = self._fresh_ids(n, dtype)
+                data[col.name] = fresh_ids(n, dtype)
+                continue
+            if col.withheld:
+                data[col.name] = all_missing(n, col.meta)
                 continue
             mask = (Z[:, col.spans[-1].start] >= 0.5) if col.augment else None
             first = col.spans[0].start
@@ -637,20 +699,20 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                                              dtype=object if getattr(values, "dtype", None) == object else None)
                              for name, values in data.items()}, index=index, columns=self.metadata_.names)
 
-    @staticmethod
-    def _fresh_ids(n: int, dtype: Any) -> Any:
-        if pd.api.types.is_numeric_dtype(dtype):
-            ids = np.arange(1, n + 1)
-            return pd.array(ids, dtype=dtype) if pd.api.types.is_extension_array_dtype(dtype) \
-                else ids.astype(dtype)
-        width = max(6, len(str(n)))
-        text = np.strings.add("id-", np.strings.zfill(np.arange(1, n + 1).astype(str), width))
-        return pd.array(text.astype(object), dtype=dtype)
-
     # ------------------------------------------------------------------------------------------
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the output features, ``"<column>__<part>"`` (value, modeK, category,
-        missing...)."""
+        """Get the names of the output features.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Checked against ``feature_names_in_`` when given.
+
+        Returns
+        -------
+        ndarray of str
+            ``"<column>__<part>"`` per output feature (value, modeK, category, missing...).
+        """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features)
         return self._feature_names_out_.copy()

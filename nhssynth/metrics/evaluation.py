@@ -14,7 +14,7 @@ from ..metadata import Metadata
 from ..synthesizers.marginal import MarginalSynthesizer
 from ._encoding import check_frames, resolve_metadata
 from .fidelity import (column_pair_trends, column_shapes, coverage, detection, missing_similarity,
-                       relationship_score)
+                       pair_trends_score, relationship_score)
 from .privacy import dcr, exact_copy_rate, membership_inference, nndr
 from .utility import tstr
 
@@ -33,9 +33,10 @@ METRIC_INFO: dict[str, tuple[str, float, str]] = {
                       "distance for categories."),
     "missing_similarity": ("fidelity", 1.0, "1 - difference between the real and synthetic "
                            "share of missing values in a column."),
-    "column_pair_trends": ("fidelity", 1.0, "How similar the relationship of each pair of columns "
-                           "is: correlation similarity for two numeric columns, contingency-table "
-                           "similarity otherwise."),
+    "column_pair_trends": ("fidelity", 1.0, "How similar the relationships of the pairs of columns "
+                           "that are related in the real data (|correlation| > 0.5 or Cramér's "
+                           "V > 0.3) are: correlation similarity for two numeric columns, "
+                           "contingency-table similarity otherwise."),
     "relationships": ("fidelity", 1.0, "Share of the real table's dependence between columns that "
                       "the synthetic table keeps: 0 for independent columns, 1 for every pair "
                       "reproduced exactly."),
@@ -146,7 +147,7 @@ def _metrics(real, synth, holdout, md, target, *, timings, random_state, detecti
     summary["column_shapes"] = float(shapes["score"].mean())
     summary["missing_similarity"] = float(miss["score"].mean())
     summary["coverage"] = float(cov["score"].mean())
-    summary["column_pair_trends"] = float(pairs["score"].mean()) if len(pairs) else float("nan")
+    summary["column_pair_trends"] = pair_trends_score(pairs)
     summary["relationships"] = relationship_score(pairs)
     summary["fidelity"] = float(np.nanmean([summary["column_shapes"], summary["column_pair_trends"]]))
     summary["detection"], summary["detection_auc"] = det["score"], det["auc"]
@@ -275,6 +276,8 @@ def evaluate(estimator_or_synthetic: Any, real: pd.DataFrame, holdout: pd.DataFr
         raise ValueError(f"target {target!r} is not a column of the data; columns: {md.names}.")
     if privacy is None and est is not None and hasattr(est, "privacy_report"):
         privacy = est.privacy_report()
+    if hasattr(privacy, "to_dict"):  # a PrivacyReport: stored as plain data with the result
+        privacy = privacy.to_dict()
     kw = dict(random_state=random_state, detection_model=detection_model,
               utility_model=utility_model, max_rows=max_rows)
     rows, summary, details = _metrics(real, synthetic, holdout, md, target, timings=timings, **kw)

@@ -138,6 +138,10 @@ def _discretise(metadata, real: pd.DataFrame, synthetic: pd.DataFrame, bins: int
     return out
 
 
+_RELATED_CORRELATION = 0.5  # |r| above which two numeric columns count as related
+_RELATED_ASSOCIATION = 0.3  # Cramér's V above which any other pair counts as related
+
+
 def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: Any = None, *,
                        bins: int = 10) -> pd.DataFrame:
     """Similarity of the relationship of every pair of columns.
@@ -152,13 +156,17 @@ def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: An
     Besides ``score``, each row has ``independent``: the score that a synthetic table with
     *independent* columns and exact marginals would get (``1 - |r_real| / 2``, or ``1 - TVD``
     between the real joint table and the product of its marginals).  A score no better than
-    ``independent`` means the relationship was not learnt.
+    ``independent`` means the relationship was not learnt.  ``strength`` is how related the
+    pair is in the real data (``|r_real|``, or Cramér's V of the real joint table) and
+    ``related`` whether that is strong enough to matter (``|r| > 0.5`` or ``V > 0.3``):
+    :func:`pair_trends_score` averages over those pairs only, so most pairs being unrelated
+    cannot hide a strong relationship that was lost.
 
     Returns
     -------
     DataFrame
         Columns ``column_1``, ``column_2``, ``metric``, ``real``, ``synthetic`` (the correlations
-        for correlation pairs, else NaN), ``score``, ``independent``.
+        for correlation pairs, else NaN), ``score``, ``independent``, ``strength``, ``related``.
     """
     metadata = resolve_metadata(metadata, real)
     check_frames(metadata, real=real, synthetic=synthetic)
@@ -181,17 +189,42 @@ def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame, metadata: An
                 r, s = corr_r.at[a.name, b.name], corr_s.at[a.name, b.name]
             if np.isfinite(r) and np.isfinite(s):
                 rows.append((a.name, b.name, "correlation_similarity", r, s,
-                             1.0 - abs(r - s) / 2.0, 1.0 - abs(r) / 2.0))
+                             1.0 - abs(r - s) / 2.0, 1.0 - abs(r) / 2.0, abs(r),
+                             abs(r) > _RELATED_CORRELATION))
                 continue
             cb_r, cb_s, kb = codes[b.name]
             jr = np.bincount(ca_r * kb + cb_r, minlength=ka * kb)
             js = np.bincount(ca_s * kb + cb_s, minlength=ka * kb)
             pb = np.bincount(cb_r, minlength=kb) / len(cb_r)
             indep = 1.0 - 0.5 * np.abs(jr / jr.sum() - np.outer(pa, pb).ravel()).sum()
+            v = _cramers_v(jr.reshape(ka, kb))
             rows.append((a.name, b.name, "contingency_similarity", np.nan, np.nan,
-                         1.0 - _tv(jr, js), float(indep)))
+                         1.0 - _tv(jr, js), float(indep), v, v > _RELATED_ASSOCIATION))
     return pd.DataFrame(rows, columns=["column_1", "column_2", "metric", "real", "synthetic",
-                                       "score", "independent"])
+                                       "score", "independent", "strength", "related"])
+
+
+def _cramers_v(table: np.ndarray) -> float:
+    """Cramér's V of a joint count table (rows and columns without counts left out)."""
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0].astype(np.float64)
+    n, k = table.sum(), min(table.shape) - 1
+    if n <= 0 or k < 1:
+        return 0.0
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return float(np.sqrt(chi2 / (n * k)))
+
+
+def pair_trends_score(pairs: pd.DataFrame) -> float:
+    """The pair-trends headline: the mean ``score`` over the pairs related in the real data
+    (``related``); with none related, the mean weighted by ``strength`` (NaN without pairs)."""
+    if len(pairs) == 0:
+        return float("nan")
+    related = pairs["related"].astype(bool)
+    if related.any():
+        return float(pairs.loc[related, "score"].mean())
+    w = pairs["strength"].to_numpy(dtype=np.float64)
+    return float(np.average(pairs["score"], weights=w)) if w.sum() > 0 else float(pairs["score"].mean())
 
 
 def relationship_score(pairs: pd.DataFrame) -> float:

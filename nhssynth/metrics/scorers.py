@@ -21,7 +21,7 @@ import pandas as pd
 from ..metadata import Metadata
 from ._encoding import resolve_metadata
 from .fidelity import (column_pair_trends, column_shapes, coverage, detection, missing_similarity,
-                       relationship_score)
+                       pair_trends_score, relationship_score)
 from .privacy import dcr, exact_copy_rate, membership_inference, nndr
 from .utility import tstr
 
@@ -30,7 +30,7 @@ __all__ = ["get_scorer", "get_scorer_names", "SyntheticDataScorer"]
 
 def _fidelity(X, S, md, kw):
     return float(np.nanmean([column_shapes(X, S, md)["score"].mean(),
-                             column_pair_trends(X, S, md)["score"].mean()]))
+                             pair_trends_score(column_pair_trends(X, S, md))]))
 
 
 def _coverage_of(metric):
@@ -94,7 +94,7 @@ _SCORERS: dict[str, tuple[Callable, str]] = {
                       "mean KS / TV complement over columns"),
     "missing_similarity": (lambda X, S, md, kw: float(missing_similarity(X, S, md)["score"].mean()),
                            "mean missing-rate similarity"),
-    "column_pair_trends": (lambda X, S, md, kw: float(column_pair_trends(X, S, md)["score"].mean()),
+    "column_pair_trends": (lambda X, S, md, kw: pair_trends_score(column_pair_trends(X, S, md)),
                            "mean correlation / contingency similarity over column pairs"),
     "relationships": (lambda X, S, md, kw: relationship_score(column_pair_trends(X, S, md)),
                       "share of the real dependence between columns kept"),

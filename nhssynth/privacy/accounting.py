@@ -90,7 +90,9 @@ def compose_epsilon(history: History, delta: float, accountant: str = "prv") -> 
     history = tuple((float(z), float(q), int(t)) for z, q, t in history if t > 0)
     if not history:
         return 0.0
-    if accountant == "zcdp":
+    if accountant == "zcdp" or (accountant == "rdp" and all(q == 1.0 for _, q, _ in history)):
+        # full-table mechanisms only: their Renyi curve is exactly rho * alpha, converted over
+        # every order (opacus' RDP grid stops at 63, too low for small budgets)
         return zcdp_epsilon(zcdp_rho(history), delta)
     if any(z <= 0 for z, _, _ in history):
         return math.inf

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-__all__ = ["SecureGaussian", "secure_uniform"]
+__all__ = ["SecureGaussian", "SecureRandom", "secure_uniform"]
 
 _TWO_POW_53 = float(2**53)
 
@@ -49,3 +49,23 @@ class SecureGaussian:
         n = int(np.prod(shape)) if shape else 1
         u = secure_uniform(n) - 0.5
         return (-scale * np.sign(u) * np.log1p(-2.0 * np.abs(u))).reshape(shape)
+
+
+class SecureRandom:
+    """The noise methods of :class:`numpy.random.Generator` that DP mechanisms call
+    (``normal``, ``gumbel``), drawn from the OS CSPRNG: pass it wherever a mechanism takes an
+    ``rng`` for its noise in secure mode."""
+
+    def __init__(self) -> None:
+        self._gaussian = SecureGaussian()
+
+    def normal(self, loc: float = 0.0, scale: float = 1.0, size=None) -> np.ndarray:
+        shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size or ())
+        return loc + self._gaussian.normal(shape, scale)
+
+    def gumbel(self, loc: float = 0.0, scale: float = 1.0, size=None) -> np.ndarray:
+        shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size or ())
+        n = int(np.prod(shape)) if shape else 1
+        u = secure_uniform(n)  # in (0, 1]: -log(-log(u)) is finite except at u == 1
+        u = np.minimum(u, 1.0 - 2.0**-53)
+        return (loc - scale * np.log(-np.log(u))).reshape(shape)

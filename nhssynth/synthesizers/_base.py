@@ -93,9 +93,14 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
 
     # -- public ---------------------------------------------------------------------------
     def privacy_report(self) -> PrivacyReport:
-        """What the fitted model's guarantee covers: total (epsilon, delta), every spend, the
-        statistics read without DP and notes on the release (see
-        :class:`~nhssynth.privacy.report.PrivacyReport`)."""
+        """Say what the fitted model's guarantee covers.
+
+        Returns
+        -------
+        PrivacyReport
+            The total (epsilon, delta), every spend, the statistics read without DP and notes
+            on the release (:class:`~nhssynth.privacy.report.PrivacyReport`).
+        """
         check_is_fitted(self)
         return self.privacy_report_
 

@@ -18,9 +18,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..base import GeneratorMixin, check_n_samples
-from ..exceptions import NonPrivateOperationWarning
+from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from .._values import numeric_values
 from ..metadata import ColumnMetadata, as_metadata
+from ..privacy.report import PrivacyReport, SpendRecord
 
 __all__ = ["MarginalSynthesizer"]
 
@@ -41,15 +42,18 @@ _LOG_EDGES = {"continuous": _log_edges(-20), "integer": _log_edges(0)}
 
 
 def _dp_bounds(values: np.ndarray, epsilon: float, rng: np.random.RandomState,
-               integer: bool = False) -> tuple[float, float]:
-    """Epsilon-DP bounds from one noisy histogram over power-of-two bins.
+               integer: bool = False) -> tuple[float, float] | None:
+    """Epsilon-DP bounds from one noisy histogram over power-of-two bins, or None.
 
     Every value falls in exactly one of the fixed bins ``_LOG_EDGES`` (values beyond the outer
     edges are clipped to them), so the count vector has L1 sensitivity 1 under adding/removing
     a row and Laplace noise of scale ``b = 1/epsilon`` makes it epsilon-DP.  The bounds are the
     outer edges of the lowest and highest bins whose noisy count exceeds
-    ``b * ln(n_bins / 0.002)`` (so an empty bin passes with probability <= 0.1% over all
-    bins), else of the bin with the largest noisy count: post-processing of the noisy release.
+    ``b * ln(n_bins / 0.002)`` (an empty bin passes with probability <= 0.1% over all bins).
+    When no bin does, the fullest run of 2, 4, 8 or 16 adjacent bins whose noisy sum clears
+    the same test for sums gives a wider but sane range; when none does either, None (the
+    caller withholds the column): the largest noisy count alone would be any of 126 bins, up
+    to 2^62.  All post-processing of the one noisy release.
     """
     edges = _LOG_EDGES["integer" if integer else "continuous"]
     x = np.clip(values, edges[0], np.nextafter(edges[-1], 0))
@@ -57,9 +61,17 @@ def _dp_bounds(values: np.ndarray, epsilon: float, rng: np.random.RandomState,
     b = 1.0 / epsilon
     noisy = counts + rng.laplace(scale=b, size=counts.shape)
     above = np.flatnonzero(noisy > b * np.log(counts.size / 0.002))
-    if above.size == 0:
-        above = np.array([int(np.argmax(noisy))])
-    return float(edges[above[0]]), float(edges[above[-1] + 1])
+    if above.size:
+        return float(edges[above[0]]), float(edges[above[-1] + 1])
+    for width in (2, 4, 8, 16):
+        sums = np.convolve(noisy, np.ones(width), mode="valid")
+        # a sum of `width` Laplace draws: its tail is below that of one draw of scale
+        # b * sqrt(width) times the same log factor (a conservative bound)
+        threshold = b * math.sqrt(width) * np.log(4 * sums.size / 0.002)
+        if sums.max() > threshold:
+            start = int(np.argmax(sums))
+            return float(edges[start]), float(edges[start + width])
+    return None
 
 
 def _numeric(s: pd.Series, col: ColumnMetadata) -> np.ndarray:
@@ -170,6 +182,7 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
         eps_col = None if self.epsilon is None else float(self.epsilon) / max(len(learnt), 1)
         self.spends_: list[dict] = []
         self.non_private_: list[str] = []
+        self.notes_: list[str] = []
         self.marginals_: dict[str, dict] = {}
         for col in md.columns:
             if col.kind == "id":
@@ -178,6 +191,13 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
                 self.marginals_[col.name] = self._fit_categorical(X[col.name], col, eps_col, rng)
             else:
                 self.marginals_[col.name] = self._fit_numeric(X[col.name], col, eps_col, rng)
+        learnt_names = [c.name for c in learnt]
+        if learnt_names and all(self.marginals_[c]["type"] == "withheld" for c in learnt_names):
+            raise PrivacyBudgetError(
+                f"no column's range could be estimated privately: {len(X)} rows are too few for "
+                f"epsilon={self.epsilon} split over {len(learnt_names)} columns (all would be "
+                f"generated as missing). Declare min/max (or categories) in the metadata "
+                f"(`nhssynth metadata template`), or raise epsilon.")
         self.metadata_ = md
         self.n_features_in_ = X.shape[1]
         self.epsilon_ = math.inf if self.epsilon is None else float(sum(s["epsilon"] for s in self.spends_))
@@ -238,9 +258,17 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             eps_hist = eps
         else:
             eps_b = _BOUND_SHARE * eps
-            lo, hi = _dp_bounds(fin, eps_b, rng, integer=col.kind == "integer")
+            found = _dp_bounds(fin, eps_b, rng, integer=col.kind == "integer")
             self.spends_.append({"stage": f"{col.name}: bounds (power-of-two histogram)",
                                  "epsilon": eps_b, "delta": 0.0, "mechanism": "laplace"})
+            if found is None:
+                note = (f"{col.name}: too few rows to estimate its range privately at this "
+                        f"budget; the column is generated as missing. Declare min and max in "
+                        f"the metadata or raise epsilon.")
+                warnings.warn(f"column {note}", PrivacyWarning, stacklevel=3)
+                self.notes_.append(note)
+                return {"type": "withheld", "p_missing": 1.0}
+            lo, hi = found
             if col.kind == "datetime":
                 lo, hi = max(lo, -_MAX_SECONDS), min(hi, _MAX_SECONDS)
             eps_hist = eps - eps_b
@@ -289,6 +317,14 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             if pd.api.types.is_numeric_dtype(col.pandas_dtype):
                 return pd.Series(ids).astype(col.pandas_dtype)
             return pd.Series([f"synthetic-{i}" for i in ids], dtype=object).astype(col.pandas_dtype)
+        if m["type"] == "withheld":  # no DP range: all missing (an integer column as float)
+            if col.kind == "datetime":
+                return pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]")
+            dtype = col.pandas_dtype
+            if pd.api.types.is_integer_dtype(dtype) \
+                    and not pd.api.types.is_extension_array_dtype(dtype):
+                dtype = np.float64
+            return pd.Series(np.full(n, np.nan)).astype(dtype)
         missing = rng.random_sample(n) < m["p_missing"]
         if m["type"] == "categorical":
             codes = rng.choice(len(m["categories"]), size=n, p=m["probs"])
@@ -337,24 +373,25 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
         return dt.astype(col.pandas_dtype)
 
     # ------------------------------------------------------------------------------------
-    def privacy_report(self) -> dict:
-        """What the fit spent: ``epsilon``, ``delta``, ``accountant``, ``spends`` (one entry per
-        DP release), ``non_private`` (what was read from the data without DP) and a sentence."""
+    def privacy_report(self) -> PrivacyReport:
+        """Say what the fit spent and what its guarantee covers.
+
+        Returns
+        -------
+        PrivacyReport
+            Pure epsilon-DP by basic composition of the Laplace releases, what was read from
+            the data without DP, and the guarantee in one sentence.
+        """
         check_is_fitted(self, "marginals_")
         if self.epsilon is None:
-            return {"epsilon": math.inf, "delta": 0.0, "accountant": None, "private": False,
-                    "mechanism": "none", "spends": [], "non_private": ["all marginals (epsilon=None)"],
-                    "statement": "No differential privacy: every marginal distribution was computed "
-                                 "exactly from the real data."}
-        return {"epsilon": self.epsilon_, "delta": 0.0,
-                "accountant": "basic sequential composition (pure epsilon-DP)",
-                "neighbouring": "add/remove one row", "private": not self.non_private_,
-                "mechanism": "laplace histograms",
-                "spends": [dict(s) for s in self.spends_], "non_private": list(self.non_private_),
-                "statement": (f"Each column's marginal distribution was released with the Laplace "
-                              f"mechanism; the whole fit is ({self.epsilon_:.3g}, 0)-differentially "
-                              f"private" + (" except for the items listed as non-private."
-                                            if self.non_private_ else "."))}
+            return PrivacyReport(False, None, None, None, None,
+                                 non_private_statistics=("all marginals (epsilon=None)",))
+        spends = tuple(SpendRecord(s["stage"], f"{s['mechanism']} histogram", float(s["epsilon"]))
+                       for s in self.spends_)
+        return PrivacyReport(True, float(self.epsilon_), 0.0, float(self.epsilon),
+                             "basic composition (pure epsilon-DP)", spends,
+                             tuple(self.non_private_), notes=tuple(getattr(self, "notes_", ())),
+                             details={"mechanism": "laplace histograms"})
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -13,7 +13,7 @@ categories as released, numeric columns in runs of equal released mass).  The fi
    model is re-estimated.  When a measurement barely moves the model, later rounds get twice
    the noise budget (fewer, more precise measurements).  Marginals whose addition would make
    the model larger than ``max_model_cells`` are never chosen.
-3. **Estimation** (:mod:`~nhssynth.synthesizers.aim.graphical_model`): a graphical model whose
+3. **Estimation** (:mod:`~nhssynth.calibration.graphical_model`): a graphical model whose
    marginals best fit every noisy measurement (Private-PGM); post-processing.
 4. **Sampling**: codes drawn from the model, numeric codes de-quantised from the released fine
    histograms, then cast back to the column dtypes.
@@ -42,14 +42,14 @@ from ...exceptions import PrivacyBudgetError
 from ...privacy.accounting import zcdp_rho_for
 from ...privacy.report import PrivacyReport
 from .._base import BaseSynthesizer
-from .graphical_model import (GraphicalModel, Measurement, estimate,
-                              junction_tree_cells)
+from ...calibration.graphical_model import (GraphicalModel, Measurement, estimate,
+                                            junction_tree_cells)
 
 __all__ = ["AIMSynthesizer"]
 
 _SELECT_SHARE = 0.1  # of each round's budget, for choosing the marginal (AIM's alpha = 0.9)
-_NOISE_SCORE = math.sqrt(2.0 / math.pi)
-_IMPOSSIBLE = -1e4  # a log-potential whose probability is 0 in float64 (no -inf arithmetic)  # E|N(0, 1)|: expected L1 error per cell, per sigma
+_NOISE_SCORE = math.sqrt(2.0 / math.pi)  # E|N(0, 1)|: expected L1 error per cell, per sigma
+_IMPOSSIBLE = -1e4  # a log-potential whose probability is 0 in float64 (no -inf arithmetic)
 
 
 class AIMSynthesizer(BaseSynthesizer):
@@ -193,7 +193,9 @@ class AIMSynthesizer(BaseSynthesizer):
 
     # ------------------------------------------------------------------------------------
     def sample(self, n_samples: int, *, random_state: Any = None):
-        """Draw ``n_samples`` rows: a DataFrame with the training table's columns and dtypes (an
+        """Draw ``n_samples`` synthetic rows.
+
+        The rows come back as a DataFrame with the training table's columns and dtypes (an
         array when ``fit`` received one).
 
         Parameters
