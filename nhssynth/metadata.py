@@ -279,7 +279,9 @@ def _guess_datetime_format(values: pd.Series, name: str) -> str | None:
     if fmt is None:
         return None
     try:
-        parsed = pd.to_datetime(values, format=fmt, errors="raise")
+        parsed = pd.to_datetime(values.map(str), format=fmt, errors="raise")  # numpy.str_
+        if parsed.dtype == object:  # pandas 2: mixed UTC offsets give objects, not an error
+            raise ValueError("mixed time zones")
     except (ValueError, TypeError):
         if "%z" in fmt and _parses_as_utc(values, fmt):
             raise MetadataError(_mixed_tz_message(name, "UTC offsets",
@@ -867,6 +869,8 @@ def _validate_series(s: pd.Series, col: ColumnMetadata) -> None:
         else:
             try:
                 parsed = pd.to_datetime(nonnull, format=col.datetime_format, errors="raise")
+                if parsed.dtype == object:  # pandas 2: mixed UTC offsets give objects
+                    raise ValueError("mixed time zones")
             except (ValueError, TypeError):
                 if _parses_as_utc(nonnull, col.datetime_format):  # only the time zones differ
                     zones = (_offset_examples(nonnull, col.datetime_format)
