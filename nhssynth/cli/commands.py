@@ -26,6 +26,7 @@ from ..metadata import Metadata, read_csv_frame
 from ..metrics import dcr, evaluate
 from ..reporting import write_report
 from ..reporting.plots import plot_correlation_difference, plot_dcr, plot_marginals, save_figure
+from ..synthesizers.aim import AIMSynthesizer
 from ..synthesizers.marginal import MarginalSynthesizer
 from ..synthesizers.vae import DPVAESynthesizer
 from .config import ConfigError
@@ -259,6 +260,10 @@ def _data_dir(cfg: Mapping) -> Path:
 # --------------------------------------------------------------------------------------------
 def _build(spec: RunSpec, metadata: Metadata, verbose: bool):
     kw = spec.kwargs
+    if spec.architecture == "AIM":
+        return AIMSynthesizer(epsilon=kw["epsilon"], delta=kw["delta"], metadata=metadata,
+                              n_bins=kw["n_bins"], degree=kw["degree"],
+                              random_state=spec.fit_seed)
     if spec.architecture == "Marginal":
         return MarginalSynthesizer(epsilon=kw["epsilon"], bins=kw["bins"], metadata=metadata,
                                    random_state=spec.fit_seed)
@@ -296,7 +301,7 @@ def run_model(cfg: Mapping, console: Console) -> list[dict]:
         for stale in ("run.json", "evaluation.json"):
             (run_dir / stale).unlink(missing_ok=True)
         t0 = time.perf_counter()
-        est = _build(spec, metadata, verbose=console.bars and spec.architecture != "Marginal")
+        est = _build(spec, metadata, verbose=console.bars and spec.architecture in ("DPVAE", "VAE"))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             est.fit(train)

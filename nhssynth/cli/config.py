@@ -39,13 +39,14 @@ FORMAT_VERSION = 1
 
 # architecture -> hyper-parameters it accepts (names of model-section keys)
 ARCHITECTURES: dict[str, tuple[str, ...]] = {
+    "AIM": ("epsilon", "delta", "n_bins", "degree"),
     "DPVAE": ("epsilon", "delta", "max_epochs", "batch_size", "hidden_dims", "latent_dim",
               "learning_rate"),
     "VAE": ("max_epochs", "batch_size", "hidden_dims", "latent_dim", "learning_rate"),
     "Marginal": ("epsilon", "bins"),
 }
 GRID_PARAMS = ("epsilon", "delta", "max_epochs", "batch_size", "hidden_dims", "latent_dim",
-               "learning_rate", "bins")
+               "learning_rate", "bins", "n_bins", "degree")
 
 
 class ConfigError(NhssynthError, ValueError):
@@ -161,6 +162,27 @@ def _delta(v: Any, key: str) -> float | None:
     return float(v)
 
 
+def _batch_size(v: Any, key: str) -> int | str:
+    if isinstance(v, str) and v.strip().lower() == "auto":
+        return "auto"
+    if not _is_int(v) or v <= 0:
+        raise ConfigError(f"{key} must be a positive integer or 'auto' (min(1024, max(16, "
+                          f"n_rows // 4))), got {v!r}.")
+    return int(v)
+
+
+def _degree(v: Any, key: str) -> int:
+    if not _is_int(v) or v not in (2, 3):
+        raise ConfigError(f"{key} must be 2 or 3 (the largest marginal AIM measures), got {v!r}.")
+    return int(v)
+
+
+def _n_bins(v: Any, key: str) -> int:
+    if not _is_int(v) or v < 2:
+        raise ConfigError(f"{key} must be an integer of at least 2, got {v!r}.")
+    return int(v)
+
+
 def _pos_real(v: Any, key: str) -> float:
     if not _is_real(v) or not math.isfinite(v) or v <= 0:
         raise ConfigError(f"{key} must be a positive number, got {v!r}.")
@@ -187,7 +209,9 @@ def _architectures(v: Any, key: str) -> list[str]:
     for a in _listify(v):
         name = lookup.get(str(a).lower())
         if name is None:
-            raise ConfigError(f"{key}: unknown architecture {a!r}; choose from "
+            close = difflib.get_close_matches(str(a).lower(), list(lookup), n=1, cutoff=0.5)
+            hint = f"did you mean {lookup[close[0]]!r}? " if close else ""
+            raise ConfigError(f"{key}: unknown architecture {a!r}; {hint}choose from "
                               f"{', '.join(ARCHITECTURES)}.")
         if name not in out:
             out.append(name)
@@ -236,6 +260,13 @@ def _none_or(conv: Callable[[str], Any]) -> Callable[[str], Any]:
     return run
 
 
+def _int_or_auto(s: str) -> int | str:
+    return "auto" if s.strip().lower() == "auto" else int(s)
+
+
+_int_or_auto.__name__ = "integer or 'auto'"
+
+
 def _dims(s: str) -> list[int]:
     try:
         return [int(x) for x in s.split(",") if x.strip()]
@@ -282,7 +313,8 @@ OPTIONS: tuple[Option, ...] = (
            boolean=True),
     # ---- model ------------------------------------------------------------------------------
     Option("model.architectures", ["DPVAE", "Marginal"], _architectures,
-           f"synthesizers to fit: {', '.join(ARCHITECTURES)} (VAE is the non-private DP-VAE)",
+           f"synthesizers to fit: {', '.join(ARCHITECTURES)} (AIM: marginals and a graphical "
+           f"model, the one to use at epsilon <= 3; VAE is the non-private DP-VAE)",
            ("--architectures", "--arch", "-a"), nargs="+", metavar="ARCH"),
     Option("model.repeats", 1, _pos_int, "fits per grid point (different seeds)",
            ("--repeats", "-r"), cli_type=int, metavar="N"),
@@ -290,15 +322,16 @@ OPTIONS: tuple[Option, ...] = (
            "synthetic rows per run (default: as many as training rows)", ("--num-samples", "-n"),
            cli_type=_none_or(int), metavar="N"),
     Option("model.epsilon", [1.0], _grid(_epsilon),
-           "privacy budget(s); a list expands into a grid (DPVAE, Marginal)", ("--epsilon",),
+           "privacy budget(s); a list expands into a grid (AIM, DPVAE, Marginal)", ("--epsilon",),
            cli_type=float, nargs="+", metavar="EPS"),
     Option("model.delta", [None], _grid(_delta),
-           "DP delta(s) for DPVAE (null: min(1e-5, 0.1/n_rows))", ("--delta",),
+           "DP delta(s) (AIM, DPVAE; null: min(1e-5, 0.1/n_rows))", ("--delta",),
            cli_type=_none_or(float), nargs="+", metavar="DELTA"),
     Option("model.max_epochs", [60], _grid(_pos_int), "training epochs (DPVAE, VAE)",
            ("--max-epochs",), cli_type=int, nargs="+", metavar="N"),
-    Option("model.batch_size", [1024], _grid(_pos_int), "expected batch size (DPVAE, VAE)",
-           ("--batch-size",), cli_type=int, nargs="+", metavar="N"),
+    Option("model.batch_size", ["auto"], _grid(_batch_size),
+           "expected batch size, or auto: min(1024, max(16, n_rows // 4)) (DPVAE, VAE)",
+           ("--batch-size",), cli_type=_int_or_auto, nargs="+", metavar="N"),
     Option("model.hidden_dims", [[128]], _hidden_dims,
            "hidden layer widths, one comma-separated list per grid point, e.g. 64,64 128",
            ("--hidden-dims",), cli_type=_dims, nargs="+", metavar="W,W"),
@@ -308,6 +341,12 @@ OPTIONS: tuple[Option, ...] = (
            ("--learning-rate",), cli_type=float, nargs="+", metavar="LR"),
     Option("model.bins", [20], _grid(_pos_int), "histogram bins of numeric columns (Marginal)",
            ("--bins",), cli_type=int, nargs="+", metavar="N"),
+    Option("model.n_bins", [16], _grid(_n_bins),
+           "codes per numeric column in the graphical model (AIM)", ("--n-bins",), cli_type=int,
+           nargs="+", metavar="N"),
+    Option("model.degree", [2], _grid(_degree),
+           "largest marginal measured, 2 or 3 (AIM)", ("--degree",), cli_type=int, nargs="+",
+           metavar="D"),
     # ---- evaluation -------------------------------------------------------------------------
     Option("evaluation.target", None, _opt_str,
            "column predicted in the downstream (train-synthetic-test-real) utility task",

@@ -31,7 +31,8 @@ __all__ = ["Layout", "RunSpec", "expand_runs", "derive_seed", "latest_experiment
            "HEADLINE"]
 
 _SHORT = {"epsilon": "eps", "delta": "delta", "max_epochs": "ep", "batch_size": "bs",
-          "hidden_dims": "h", "latent_dim": "z", "learning_rate": "lr", "bins": "bins"}
+          "hidden_dims": "h", "latent_dim": "z", "learning_rate": "lr", "bins": "bins",
+          "n_bins": "nb", "degree": "deg"}
 
 
 def derive_seed(seed: int, *tags: Any) -> int:

@@ -50,7 +50,7 @@ _EPILOG = """\
 examples:
   nhssynth pipeline --dataset example --epsilon 1 3 10 --experiment-name sweep --seed 0
   nhssynth dataloader -d mydata -e trial            # reads ./data/mydata.csv (+ mydata.yaml)
-  nhssynth model -e trial --arch DPVAE VAE Marginal --epsilon 3 --repeats 2
+  nhssynth model -e trial --arch AIM DPVAE Marginal --epsilon 3 --repeats 2
   nhssynth evaluation -e trial --target death
   nhssynth plotting -e trial
   nhssynth dashboard -e trial --serve --port 8000
@@ -65,7 +65,7 @@ _COMMANDS = {
                    "validate the rows against it, split off a holdout, fit the TableEncoder and "
                    "save metadata.yaml, train.csv, holdout.csv and the encoded matrix."),
     "model": ("fit synthesizers over a hyper-parameter grid",
-              "Fit each architecture (DPVAE, VAE = non-private DP-VAE, Marginal) for every "
+              "Fit each architecture (AIM, DPVAE, VAE = non-private DP-VAE, Marginal) for every "
               "combination of the list-valued hyper-parameters (e.g. --epsilon 1 3 10) and "
               "every repeat; save the model, synthetic.csv and privacy.json per run."),
     "evaluation": ("score every run: fidelity, utility, privacy",
