@@ -121,8 +121,15 @@ class SynthesisPipeline(Pipeline):
                 out = transformer.inverse_transform(out)
         return out
 
-    def privacy_report(self) -> dict:
-        """Privacy report of the generator, with the transformers' spends included."""
+    def privacy_report(self):
+        """Privacy report of the generator, with the transformers' spends included.
+
+        Returns
+        -------
+        PrivacyReport
+            The generator's report; its ledger already holds what the transformers spent and
+            lists what they read without DP.
+        """
         generator = self.steps[-1][1]
         if not hasattr(generator, "privacy_report"):
             raise AttributeError(f"{type(generator).__name__} has no privacy_report().")

@@ -167,3 +167,24 @@ def test_parts_form_no_cycle():
         parts.setdefault(_part(module), set()).update(
             _part(t) for t in targets if _part(t) not in (_part(module), "__init__"))
     assert _cycles(parts) == []
+
+
+def test_every_public_estimator_declares_its_parameter_constraints():
+    """Validation goes through scikit-learn's machinery: every parameter of every public
+    estimator (generators, encoders) has a declared constraint."""
+    import inspect
+
+    import nhssynth
+    import nhssynth.encoders as encoders
+    from sklearn.base import BaseEstimator
+
+    classes = {getattr(m, n) for m in (nhssynth, encoders) for n in dir(m)
+               if inspect.isclass(getattr(m, n)) and issubclass(getattr(m, n), BaseEstimator)
+               and not getattr(m, n).__name__.startswith("_")}
+    classes = {c for c in classes if c.__module__.startswith("nhssynth")
+               and c.__name__ not in ("SynthesisPipeline",)}  # a Pipeline: sklearn's own
+    assert len(classes) >= 8
+    for cls in classes:
+        declared = set(getattr(cls, "_parameter_constraints", {}))
+        params = set(cls._get_param_names())
+        assert params <= declared, f"{cls.__name__}: no constraint for {sorted(params - declared)}"

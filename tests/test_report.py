@@ -54,7 +54,10 @@ def test_single_report_content(results, tmp_path):
     path = write_report(res, tmp_path / "report.html", dataset="toy")
     text = path.read_text(encoding="utf-8")
     _check_self_contained(text)
-    for needle in ("Dataset", "Privacy statement", "ε = 0.500", "Where the budget was spent",
+    # the epsilon actually spent (columns withheld at this budget spend less than 0.5)
+    spent = f"ε = {res.privacy['epsilon']:.3f}"
+    assert 0 < res.privacy["epsilon"] <= 0.5
+    for needle in ("Dataset", "Privacy statement", spent, "Where the budget was spent",
                    "column_pair_trends", "independent columns", "real holdout", "Utility",
                    "Empirical privacy checks", "What the numbers mean", "data:image/png;base64,"):
         assert needle in text, needle

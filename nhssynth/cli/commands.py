@@ -132,6 +132,23 @@ def _read_table(path: Path, metadata: Metadata | None, sep: str | None = None) -
     return read_csv_frame(path, sep=sep)
 
 
+def _synthetic_metadata(metadata: Metadata, privacy: Mapping) -> Metadata:
+    """The metadata a run's synthetic.csv is read with: a column the run *withheld* (nothing
+    about it could be released at its budget; its notes say so) is all missing, so it is
+    nullable there, and an integer dtype holds it as float64."""
+    out = metadata
+    for note in privacy.get("notes") or ():
+        name = str(note).split(":", 1)[0]
+        if "generated as missing" in str(note) and name in metadata:
+            col = metadata[name]
+            changes: dict = {"nullable": True}
+            if pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(col.dtype)) \
+                    and not col.dtype[:1].isupper():
+                changes["dtype"] = "float64"
+            out = out.update(name, **changes)
+    return out
+
+
 def _infer_metadata(df: pd.DataFrame, console: Console) -> Metadata:
     """Infer the metadata; its warnings (e.g. a column taken for an identifier) become notes."""
     with warnings.catch_warnings(record=True) as caught:
@@ -353,8 +370,9 @@ def run_evaluation(cfg: Mapping, console: Console) -> list[dict]:
     for run_dir in console.progress(runs, total=len(runs), desc="evaluation"):
         t0 = time.perf_counter()
         (run_dir / "evaluation.json").unlink(missing_ok=True)
-        synthetic = metadata.read_csv(run_dir / "synthetic.csv", sep=",")
         privacy = read_json(run_dir / "privacy.json")
+        synthetic = _synthetic_metadata(metadata, privacy).read_csv(run_dir / "synthetic.csv",
+                                                                    sep=",")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = evaluate(synthetic, train, holdout, metadata=metadata, target=target,
@@ -399,7 +417,8 @@ def run_plotting(cfg: Mapping, console: Console) -> list[Path]:
         written.append(path)
 
     for run_dir in console.progress(runs, total=len(runs), desc="plotting"):
-        synthetic = metadata.read_csv(run_dir / "synthetic.csv", sep=",")
+        synthetic = _synthetic_metadata(metadata, read_json(run_dir / "privacy.json")).read_csv(
+            run_dir / "synthetic.csv", sep=",")
         plots = run_dir / "plots"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

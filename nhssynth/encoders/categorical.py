@@ -1,12 +1,13 @@
 """One-hot encoding of categorical (and boolean) columns, with rare-category grouping."""
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import EncodingError
@@ -80,6 +81,15 @@ class CategoricalEncoder(ColumnEncoderMixin):
     (0.5 threshold for binary features); with ``min_frequency=None`` the round trip is exact.
     """
 
+    _parameter_constraints: dict = {
+        "categories": [StrOptions({"auto"}), list],  # one list per column, checked in fit
+        "min_frequency": [Interval(Integral, 1, None, closed="left"),
+                          Interval(Real, 0, 1, closed="neither"), None],
+        "handle_unknown": [StrOptions({"error", "ignore"})],
+        "drop": [StrOptions({"if_binary"}), None],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, categories: Any = "auto", *, min_frequency: int | float | None = None,
                  handle_unknown: str = "error", drop: str | None = None,
                  random_state: Any = None) -> None:
@@ -89,17 +99,7 @@ class CategoricalEncoder(ColumnEncoderMixin):
         self.drop = drop
         self.random_state = random_state
 
-    def _check_params(self, n_features: int) -> None:
-        if self.handle_unknown not in ("error", "ignore"):
-            raise ValueError(f"CategoricalEncoder: handle_unknown must be 'error' or 'ignore', "
-                             f"got {self.handle_unknown!r}.")
-        if self.drop not in (None, "if_binary"):
-            raise ValueError(f"CategoricalEncoder: drop must be None or 'if_binary', got {self.drop!r}.")
-        mf = self.min_frequency
-        if mf is not None and (isinstance(mf, bool) or not isinstance(mf, numbers.Real) or mf <= 0
-                               or (not isinstance(mf, numbers.Integral) and mf >= 1)):
-            raise ValueError(f"CategoricalEncoder: min_frequency must be None, a positive int or "
-                             f"a float in (0, 1), got {mf!r}.")
+    def _check_categories(self, n_features: int) -> None:
         if not (isinstance(self.categories, str) and self.categories == "auto"):
             if isinstance(self.categories, str) or len(self.categories) != n_features:
                 raise ValueError(f"CategoricalEncoder: categories must be 'auto' or a list of "
@@ -120,7 +120,8 @@ class CategoricalEncoder(ColumnEncoderMixin):
             Ignored.
         """
         cols = self._input_columns(X, reset=True, numeric=False)
-        self._check_params(len(cols))
+        self._validate_params()
+        self._check_categories(len(cols))
         self.categories_, self.infrequent_categories_, self.output_index_, self.binary_ = [], [], [], []
         n_out = 0
         for j, col in enumerate(cols):
@@ -142,7 +143,7 @@ class CategoricalEncoder(ColumnEncoderMixin):
                                     f"in the metadata or drop the column.")
             cats_arr = np.empty(len(cats), dtype=object)
             cats_arr[:] = cats
-            if all(isinstance(c, numbers.Real) and not isinstance(c, (bool, np.bool_)) for c in cats):
+            if all(isinstance(c, Real) and not isinstance(c, (bool, np.bool_)) for c in cats):
                 cats_arr = np.asarray(cats)
             self.categories_.append(cats_arr)
             codes = self._codes(s, j, fitting=True)
@@ -150,7 +151,7 @@ class CategoricalEncoder(ColumnEncoderMixin):
             if self.min_frequency is not None:
                 counts = np.bincount(codes[codes >= 0], minlength=len(cats))
                 mf = self.min_frequency
-                thresh = mf if isinstance(mf, numbers.Integral) else int(np.ceil(mf * len(s)))
+                thresh = mf if isinstance(mf, Integral) else int(np.ceil(mf * len(s)))
                 infrequent = counts < thresh
             n_freq = int((~infrequent).sum())
             index = np.empty(len(cats), dtype=np.int64)

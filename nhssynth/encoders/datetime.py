@@ -1,10 +1,12 @@
 """Datetime columns: integer ticks -> continuous encoding, and back to the exact dtype."""
 from __future__ import annotations
 
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import EncodingError
@@ -109,6 +111,17 @@ class DatetimeEncoder(ColumnEncoderMixin):
     ``inverse_transform`` returns a DataFrame because numpy cannot hold time zones.
     """
 
+    _parameter_constraints: dict = {
+        "method": [StrOptions({"gmm", "minmax"})],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "weight_threshold": [Interval(Real, 0, 1, closed="left")],
+        "max_fit_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "bounds": "no_validation",  # per-column pairs, checked against X in fit
+        "datetime_format": [str, None],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, method: str = "gmm", *, n_components: int = 10,
                  weight_threshold: float = 0.005, max_fit_samples: int | None = 10_000,
                  max_iter: int = 100, bounds: Any = None, datetime_format: str | None = None,
@@ -137,8 +150,7 @@ class DatetimeEncoder(ColumnEncoderMixin):
 
     def fit(self, X: Any, y: Any = None) -> "DatetimeEncoder":
         """Learn unit, zone, resolution and range, then fit the continuous encoder."""
-        if self.method not in ("gmm", "minmax"):
-            raise ValueError(f"DatetimeEncoder: method must be 'gmm' or 'minmax', got {self.method!r}.")
+        self._validate_params()
         raw = self._input_columns(X, reset=True, numeric=False)
         cols = self._columns(X, reset=False)
         pairs = resolve_bounds(self.bounds, len(cols), "DatetimeEncoder")

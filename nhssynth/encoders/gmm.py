@@ -24,11 +24,12 @@ Differences from CTGAN, all for exactness and speed:
 """
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import EncodingError
@@ -225,6 +226,15 @@ class GMMEncoder(ColumnEncoderMixin):
     True
     """
 
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "weight_threshold": [Interval(Real, 0, 1, closed="left")],
+        "max_fit_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "bounds": "no_validation",  # per-column pairs, checked against X in fit
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, n_components: int = 10, *, weight_threshold: float = 0.005,
                  max_fit_samples: int | None = 10_000, max_iter: int = 100,
                  bounds: Any = None, random_state: Any = None) -> None:
@@ -236,18 +246,6 @@ class GMMEncoder(ColumnEncoderMixin):
         self.random_state = random_state
 
     # -- fit ----------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        def _int(name, value, lo, none_ok=False):
-            if value is None and none_ok:
-                return
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
-                raise ValueError(f"GMMEncoder: {name} must be an integer >= {lo}, got {value!r}.")
-        _int("n_components", self.n_components, 1)
-        _int("max_fit_samples", self.max_fit_samples, 2, none_ok=True)
-        _int("max_iter", self.max_iter, 1)
-        if not isinstance(self.weight_threshold, numbers.Real) or not 0 <= self.weight_threshold < 1:
-            raise ValueError(f"GMMEncoder: weight_threshold must be in [0, 1), got {self.weight_threshold!r}.")
-
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> "GMMEncoder":
         """Fit one mixture per column.
 
@@ -268,7 +266,7 @@ class GMMEncoder(ColumnEncoderMixin):
         -------
         self
         """
-        self._check_params()
+        self._validate_params()
         cols = self._input_columns(X, reset=True, numeric=True)
         n = len(cols[0])
         w = None

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numbers
+from numbers import Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import EncodingError
@@ -51,11 +53,14 @@ class MissingIndicatorEncoder(ColumnEncoderMixin):
     restored from the indicator.
     """
 
+    _parameter_constraints: dict = {"fill_value": [StrOptions({"mean", "median"}), Real]}
+
     def __init__(self, fill_value: Any = "mean") -> None:
         self.fill_value = fill_value
 
     def fit(self, X: Any, y: Any = None) -> "MissingIndicatorEncoder":
         """Compute the fill value of each column."""
+        self._validate_params()
         cols = self._input_columns(X, reset=True, numeric=True)
         fills = []
         for j, x in enumerate(cols):

@@ -43,11 +43,14 @@ class MinMaxEncoder(ColumnEncoderMixin):
     (``lo == hi``) encodes to 0 and decodes to the constant.
     """
 
+    _parameter_constraints: dict = {"bounds": "no_validation"}  # per-column pairs, checked in fit
+
     def __init__(self, bounds: Any = None) -> None:
         self.bounds = bounds
 
     def fit(self, X: Any, y: Any = None) -> "MinMaxEncoder":
         """Record the range of each column."""
+        self._validate_params()
         cols = self._input_columns(X, reset=True, numeric=True)
         pairs = resolve_bounds(self.bounds, len(cols), "MinMaxEncoder")
         self.bounds_ = np.empty((len(cols), 2))

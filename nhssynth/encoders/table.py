@@ -25,6 +25,8 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
+from numbers import Integral, Real
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -32,6 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_array, check_is_fitted
 
 from ..base import OutputSpan
@@ -167,6 +170,23 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     ``nhssynth.encoders.table`` logger.  ``transform`` then returns fewer rows than it received.
     """
 
+    _parameter_constraints: dict = {
+        "metadata": [Metadata, str, Path, dict, None],
+        "gmm_components": [Interval(Integral, 1, None, closed="left")],
+        "gmm_weight_threshold": [Interval(Real, 0, 1, closed="left")],
+        "gmm_max_fit_samples": [Interval(Integral, 2, None, closed="left"), None],
+        "gmm_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "datetime_method": [StrOptions({"gmm", "minmax"})],
+        "categorical_min_frequency": [Interval(Integral, 1, None, closed="left"),
+                                      Interval(Real, 0, 1, closed="neither"), None],
+        "handle_unknown": [StrOptions({"error", "ignore"})],
+        "domains": [dict, None],
+        "epsilon": [Interval(Real, 0, None, closed="neither"), None],
+        "delta": [Interval(Real, 0, 1, closed="neither"), None],
+        "dtype": "no_validation",  # float32 or float64, checked in fit (a type or a string)
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, metadata: Metadata | str | Mapping | None = None, *,
                  gmm_components: int = 10, gmm_weight_threshold: float = 0.005,
                  gmm_max_fit_samples: int | None = 10_000, gmm_max_iter: int = 100,
@@ -214,12 +234,6 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         if np.dtype(self.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"TableEncoder: dtype must be float32 or float64, got {self.dtype!r}.")
-        if self.datetime_method not in ("gmm", "minmax"):
-            raise ValueError(f"TableEncoder: datetime_method must be 'gmm' or 'minmax', got "
-                             f"{self.datetime_method!r}.")
-        if self.handle_unknown not in ("error", "ignore"):
-            raise ValueError(f"TableEncoder: handle_unknown must be 'error' or 'ignore', got "
-                             f"{self.handle_unknown!r}.")
         if self.domains is not None:
             if not isinstance(self.domains, Mapping):
                 raise MetadataError("domains must be a dict: column -> {'categories'|'bounds'|"
@@ -306,6 +320,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             A column cannot be encoded (infinite values, non-numeric values in a numeric
             column...).
         """
+        self._validate_params()
         from_array = not isinstance(X, (pd.DataFrame, pd.Series))
         X = self._as_frame(X, fitting=True)
         if self.metadata is None:

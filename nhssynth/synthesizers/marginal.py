@@ -7,20 +7,22 @@ not beat it on pair trends, detection and utility has learnt nothing about the r
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
+from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..base import GeneratorMixin, check_n_samples
 from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from .._values import numeric_values
-from ..metadata import ColumnMetadata, as_metadata
+from ..metadata import ColumnMetadata, Metadata, as_metadata
 from ..privacy.report import PrivacyReport, SpendRecord
 
 __all__ = ["MarginalSynthesizer"]
@@ -147,6 +149,14 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
     True
     """
 
+    _parameter_constraints: dict = {
+        "epsilon": [Interval(Real, 0, None, closed="neither"), None],
+        "delta": [Interval(Real, 0, 1, closed="left")],
+        "bins": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "metadata": [Metadata, str, Path, dict, None],
+    }
+
     def __init__(self, epsilon: float | None = None, delta: float = 0.0, bins: int = 20,
                  random_state: Any = None, metadata: Any = None) -> None:
         self.epsilon = epsilon
@@ -156,20 +166,9 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
         self.metadata = metadata
 
     # ------------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        eps = self.epsilon
-        if eps is not None and (isinstance(eps, bool) or not isinstance(eps, numbers.Real)
-                                or not math.isfinite(eps) or eps <= 0):
-            raise ValueError(f"epsilon must be a positive finite number or None, got {eps!r}.")
-        if isinstance(self.delta, bool) or not isinstance(self.delta, numbers.Real) \
-                or not 0 <= self.delta < 1:
-            raise ValueError(f"delta must be in [0, 1), got {self.delta!r}.")
-        if isinstance(self.bins, bool) or not isinstance(self.bins, numbers.Integral) or self.bins < 1:
-            raise ValueError(f"bins must be a positive integer, got {self.bins!r}.")
-
     def fit(self, X: pd.DataFrame, y: Any = None) -> "MarginalSynthesizer":
         """Fit one marginal per column of ``X`` (a DataFrame, or a 2-D array)."""
-        self._check_params()
+        self._validate_params()
         if not isinstance(X, pd.DataFrame):  # arrays: numeric only (DataFrames keep dtypes)
             arr = check_array(X, dtype="numeric", ensure_all_finite="allow-nan")
             X = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
