@@ -8,6 +8,8 @@ privacy-aware encoders never reuse it without spending budget (see ``docs/privac
 """
 from __future__ import annotations
 
+import logging
+
 import bz2
 import csv
 import dataclasses
@@ -32,6 +34,8 @@ __all__ = ["ColumnMetadata", "Metadata", "KINDS", "MISSING_STRATEGIES", "read_cs
            "sniff_delimiter"]
 
 KINDS = ("continuous", "integer", "categorical", "boolean", "datetime", "id")
+logger = logging.getLogger(__name__)
+
 MISSING_STRATEGIES = ("augment", "impute", "drop")
 DOMAIN_SOURCES = ("declared", "data")
 _FORMAT_VERSION = 1
@@ -591,6 +595,32 @@ class Metadata:
         return cls.from_dict(spec)
 
     # -- validation and dtype coercion -----------------------------------------------------
+    def drop_incomplete_rows(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` without the rows missing a value in a ``missing="drop"`` column.
+
+        A transformer must return as many rows as it receives, so encoders never drop rows:
+        the generators (on a DataFrame) and :class:`~nhssynth.SynthesisPipeline` call this
+        before encoding.  Each drop is logged (WARNING, logger ``nhssynth.metadata``).
+
+        Parameters
+        ----------
+        df : DataFrame
+
+        Returns
+        -------
+        DataFrame
+            ``df`` itself when nothing is dropped.
+        """
+        cols = [c.name for c in self.columns if c.missing == "drop" and c.name in df]
+        if not cols:
+            return df
+        mask = df[cols].isna().any(axis=1).to_numpy()
+        if not mask.any():
+            return df
+        logger.warning("dropped %d of %d rows with missing values in column(s) %s (metadata "
+                       "missing='drop').", int(mask.sum()), len(df), cols)
+        return df.loc[~mask]
+
     def validate(self, df: pd.DataFrame, *, allow_extra: bool = False,
                  allow_empty: bool = False) -> None:
         """Check that ``df`` matches this metadata.

@@ -5,10 +5,12 @@ import inspect
 from collections import Counter
 from typing import Any
 
+import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .encoders.table import TableEncoder
+from .metadata import as_metadata
 
 __all__ = ["SynthesisPipeline", "make_synthesis_pipeline"]
 
@@ -54,7 +56,7 @@ class SynthesisPipeline(Pipeline):
                 raise ValueError(f"fit parameter {key!r} must be named '<step>__<param>' with a step "
                                  f"among {list(step_params)}.")
             step_params[step][param] = value
-        Xt = X
+        Xt = self._drop_incomplete_rows(X)
         spans = None
         for name, transformer in self.steps[:-1]:
             if not _active(transformer):
@@ -70,6 +72,15 @@ class SynthesisPipeline(Pipeline):
             fit_kwargs.setdefault("preprocessing_privacy", self._preprocessing_privacy())
         generator.fit(Xt, y, **fit_kwargs)
         return self
+
+    def _drop_incomplete_rows(self, X):
+        """Rows missing a ``missing="drop"`` value dropped before any step (a transformer
+        cannot drop rows), per the declared metadata of the first TableEncoder."""
+        first = next((t for _, t in self.steps[:-1] if _active(t)), None)
+        if isinstance(first, TableEncoder) and first.metadata is not None \
+                and isinstance(X, pd.DataFrame):
+            return as_metadata(first.metadata, X).drop_incomplete_rows(X)
+        return X
 
     def _preprocessing_privacy(self) -> dict:
         """What the fitted transformers read from the data, for the generator's budget and

@@ -220,16 +220,22 @@ def test_missing_impute_and_drop(caplog):
     md = (Metadata.from_dataframe(df).update("a", missing="impute")
           .update("c", missing="impute").update("d", missing="drop"))
     enc = TableEncoder(md, dtype="float64", random_state=0)
-    with caplog.at_level(logging.WARNING, logger="nhssynth.encoders.table"):
-        Z = enc.fit(df).transform(df)
+    # a transformer returns every row it receives: the rows are dropped before it, not by it
+    with pytest.raises(EncodingError, match="drop_incomplete_rows"):
+        enc.fit(df)
+    with caplog.at_level(logging.WARNING, logger="nhssynth.metadata"):
+        kept = md.drop_incomplete_rows(df)
     assert "dropped 1 of 4 rows" in caplog.text and "'d'" in caplog.text
-    assert Z.shape[0] == 3
+    Z = enc.fit(kept).transform(kept)
+    assert Z.shape[0] == 3 == len(kept)
     assert not any(s.role == "missing" for s in enc.output_spans_)
-    # impute values are computed after the row with a missing "d" is dropped
+    # impute values are computed on the rows that are kept
     assert enc.impute_values_["a"] == pytest.approx(3.0) and enc.impute_values_["c"] == "x"
     back = enc.inverse_transform(Z)
     assert not back.isna().any().any()
     assert back["a"].tolist() == pytest.approx([1.5, 3.0, 4.5])
+    with pytest.raises(EncodingError, match="'d'"):
+        enc.transform(df)
 
 
 def test_declared_categories_and_bounds_are_used():

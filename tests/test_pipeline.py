@@ -89,3 +89,19 @@ def test_bad_pipelines(data):
         SynthesisPipeline([("enc", TableEncoder(metadata=md))]).fit(df)
     with pytest.raises(ValueError, match="'<step>__<param>'"):
         make_synthesis_pipeline(TableEncoder(metadata=md), DPVAESynthesizer(**FAST)).fit(df, bogus=1)
+
+
+def test_missing_drop_rows_are_dropped_before_encoding_on_both_paths(data):
+    df, md = data
+    assert df["income"].isna().any()
+    md = md.update("income", missing="drop")
+    kept = int(df["income"].notna().sum())
+    pipe = make_synthesis_pipeline(TableEncoder(metadata=md, epsilon=0.5),
+                                   DPVAESynthesizer(epsilon=3.0, **FAST))
+    pipe.fit(df)
+    gen = pipe.named_steps["dpvaesynthesizer"]
+    assert gen.sample_rate_ == pytest.approx(100 / kept)  # accounted on the rows it trained on
+    assert not pipe.sample(200, random_state=0)["income"].isna().any()
+    direct = DPVAESynthesizer(epsilon=3.0, metadata=md, **FAST).fit(df)
+    assert direct.sample_rate_ == pytest.approx(100 / kept)
+    assert not direct.sample(200, random_state=0)["income"].isna().any()

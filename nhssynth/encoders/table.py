@@ -165,9 +165,9 @@ class TableEncoder(TransformerMixin, BaseEstimator):
     ``missing="impute"``/``"drop"`` columns, grouped infrequent categories, and values
     outside declared bounds (clipped).
 
-    **Row dropping.** Columns with ``missing="drop"`` make ``fit`` and ``transform`` drop the
-    rows where they are missing; each drop is logged at WARNING level on the
-    ``nhssynth.encoders.table`` logger.  ``transform`` then returns fewer rows than it received.
+    **Row dropping.** A transformer returns every row it receives, so rows missing a value in a
+    ``missing="drop"`` column are an error here: :meth:`Metadata.drop_incomplete_rows` drops
+    them (the generators and :class:`~nhssynth.SynthesisPipeline` call it before encoding).
     """
 
     _parameter_constraints: dict = {
@@ -247,16 +247,15 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                     raise MetadataError(f"domains[{col!r}] has unknown key(s) {sorted(bad)}; allowed: "
                                         f"{list(_DOMAIN_KEYS)}.")
 
-    def _drop_rows(self, X: pd.DataFrame, where: str) -> pd.DataFrame:
-        cols = [c.name for c in self.metadata_ if c.missing == "drop" and c.nullable and c.name in X]
-        if not cols:
-            return X
-        mask = X[cols].isna().any(axis=1).to_numpy()
-        if mask.any():
-            logger.warning("TableEncoder.%s: dropped %d of %d rows with missing values in column(s) "
-                           "%s (metadata missing='drop').", where, int(mask.sum()), len(X), cols)
-            X = X.loc[~mask]
-        return X
+    def _check_no_drop_rows(self, X: pd.DataFrame) -> None:
+        cols = [c.name for c in self.metadata_ if c.missing == "drop" and c.name in X
+                and X[c.name].isna().any()]
+        if cols:
+            raise EncodingError(
+                f"column(s) {cols} have missing values and missing='drop', but a transformer "
+                f"must return every row it receives: drop those rows first with "
+                f"metadata.drop_incomplete_rows(df) (the generators and SynthesisPipeline do "
+                f"this for you).")
 
     def _numeric_values(self, s: pd.Series, name: str) -> np.ndarray:
         if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
@@ -330,9 +329,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             md.validate(X)
         self.metadata_ = md
         self._check_params()
-        X = self._drop_rows(X, "fit")
-        if len(X) == 0:
-            raise EncodingError("no rows left to fit on (after dropping rows with missing values).")
+        self._check_no_drop_rows(X)
         rng = check_random_state(self.random_state)
         self._release(X, md)
         self._columns_: list[_Column] = []
@@ -539,7 +536,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._as_frame(X, fitting=False)
         self._check_columns(X)
-        X = self._drop_rows(X, "transform")
+        self._check_no_drop_rows(X)
         n = len(X)
         # 1. every column to compact parts (column-wise work on 1-D arrays), 2. one chunked
         # pass over the row-major output writes them (each output row is touched once).

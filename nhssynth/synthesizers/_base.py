@@ -65,7 +65,7 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
         metadata = as_metadata(self.metadata, frame)
         metadata.validate(frame)
         self.n_features_in_ = frame.shape[1]
-        return frame, metadata
+        return metadata.drop_incomplete_rows(frame), metadata
 
     def _as_input_kind(self, frame: pd.DataFrame):
         """A sampled table in the form ``fit`` received: a DataFrame, or an array."""

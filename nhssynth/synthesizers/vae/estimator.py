@@ -24,6 +24,7 @@ from ...encoders.binning import TableBins
 from ...encoders.domain import release_domain
 from ...encoders.table import TableEncoder
 from ...exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
+from ...metadata import as_metadata
 from ...privacy.accounting import zcdp_epsilon, zcdp_rho_for
 from ...privacy.budget import PrivacyBudget
 from ...privacy.report import PrivacyReport
@@ -233,6 +234,8 @@ class DPVAESynthesizer(BaseSynthesizer):
         self._check_hidden_dims()
         rng = spawn(self.random_state, ["init", "batches", "train", "draws"])
         noise = SecureRandom() if self.secure_mode else spawn(self.random_state, ["noise"])["noise"]
+        if output_spans is None and isinstance(X, pd.DataFrame) and self.metadata is not None:
+            X = as_metadata(self.metadata, X).drop_incomplete_rows(X)  # n is what DP-SGD sees
         n = len(X)
         budget = self._make_budget(max(n, 2), self.accountant)
         frame, Z = self._encode(X, output_spans, preprocessing_privacy, budget)
