@@ -22,7 +22,7 @@ LAYERS = {
     "io": {"exceptions", "metadata", "base"},
     "synthesizers": {"exceptions", "metadata", "base", "privacy", "encoders", "calibration", "io",
                      "_values", "_rng"},
-    "pipeline": {"encoders", "privacy", "base", "exceptions"},
+    "pipeline": {"encoders", "privacy", "base", "exceptions", "metadata"},
     "datasets": {"metadata"},
     "metrics": {"exceptions", "metadata", "base", "_values", "synthesizers"},
     "reporting": {"_version", "metrics", "metadata", "exceptions"},
