@@ -285,7 +285,16 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             else np.array([float(clipped.size)])
         if col.nullable:
             counts = np.append(counts, n_missing)
-        probs = self._normalise(self._noisy(counts, eps_hist, rng, f"{col.name}: histogram"))
+        noisy = self._noisy(counts, eps_hist, rng, f"{col.name}: histogram")
+        values = noisy[:-1] if col.nullable else noisy
+        if not col.has_declared_bounds:
+            # bounds from powers of two are up to twice too wide: bins whose noisy count noise
+            # alone would reach (about 5 % chance over all bins) are empty, not a thin tail
+            # of values far from the data (post-processing)
+            floor = np.log(10.0 * values.size) / eps_hist
+            if (values > floor).any():
+                values = np.where(values > floor, values, 0.0)
+        probs = self._normalise(np.append(values, noisy[-1]) if col.nullable else values)
         p_missing = float(probs[-1]) if col.nullable else 0.0
         probs = self._normalise(probs[:-1] if col.nullable else probs)
         return {"type": kind, "edges": edges, "probs": probs, "p_missing": p_missing}
