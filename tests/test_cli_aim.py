@@ -5,7 +5,6 @@ AIM runs on a 400-row, 8-column slice of the bundled SUPPORT2 table (a few secon
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +12,8 @@ import pytest
 
 from nhssynth import AIMSynthesizer
 from nhssynth.cli import main
+
+from .test_cli import run_cli  # one in-process runner for the CLI tests
 from nhssynth.cli.commands import _build
 from nhssynth.cli.config import ConfigError, load_config_file, resolve_config
 from nhssynth.cli.experiment import expand_runs
@@ -38,15 +39,6 @@ def workdir(tmp_path_factory):
     return root
 
 
-def run_cli(cwd: Path, *args: str, capsys) -> tuple[int, str, str]:
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        rc = main(list(args))
-    finally:
-        os.chdir(old)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def cli_config(*args: str, file_spec: dict | None = None) -> dict:

@@ -6,7 +6,6 @@ inferred metadata.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import yaml
 
 from nhssynth import Metadata
 from nhssynth.cli import main
+
+from .test_cli import run_cli  # one in-process runner for the CLI tests
 from nhssynth.exceptions import MetadataWarning
 from nhssynth.cli.template import (CONFIRM_CATEGORIES, default_template_path,
                                    metadata_template_text, write_metadata_template)
@@ -40,15 +41,6 @@ def small_frame() -> pd.DataFrame:
     })
 
 
-def run_cli(cwd: Path, *args: str, capsys) -> tuple[int, str, str]:
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        rc = main(list(args))
-    finally:
-        os.chdir(old)
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 @pytest.fixture
