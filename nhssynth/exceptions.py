@@ -11,6 +11,7 @@ __all__ = [
     "MetadataError",
     "EncodingError",
     "PrivacyBudgetError",
+    "SamplingError",
     "NotFittedError",
     "NonPrivateOperationWarning",
     "MetadataWarning",
@@ -32,6 +33,11 @@ class EncodingError(NhssynthError, ValueError):
 
 class PrivacyBudgetError(NhssynthError, ValueError):
     """The requested privacy budget cannot be met (or was exceeded) with these settings."""
+
+
+class SamplingError(NhssynthError, RuntimeError):
+    """A draw could not return the rows asked for (constraints or conditions rejected too
+    many draws); the message says which rule rejected what share."""
 
 
 # Alias, not a subclass: ``sklearn.utils.validation.check_is_fitted`` raises sklearn's class,

@@ -30,6 +30,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .base import OutputSpan
+from .constraints import ConstraintPlan
+from .constraints.plan import plan_from_state, plan_state
 from .exceptions import NhssynthError
 from .metadata import ColumnMetadata, Metadata
 
@@ -102,6 +104,8 @@ def to_jsonable(obj: Any, *, skip: tuple = ()) -> Any:
         return {"__metadata__": obj.to_dict()}
     if isinstance(obj, ColumnMetadata):
         return {"__column__": obj.name, "spec": obj.to_dict()}
+    if isinstance(obj, ConstraintPlan):
+        return {"__constraint_plan__": to_jsonable(plan_state(obj))}
     if isinstance(obj, OutputSpan):
         return {"__span__": [obj.column, obj.kind, obj.start, obj.width, obj.role]}
     if isinstance(obj, type):
@@ -192,6 +196,8 @@ def from_jsonable(obj: Any) -> Any:
         return ColumnMetadata.from_dict(obj["__column__"], obj["spec"])
     if "__span__" in obj:
         return OutputSpan(*obj["__span__"])
+    if "__constraint_plan__" in obj:
+        return plan_from_state(from_jsonable(obj["__constraint_plan__"]))
     if "__type__" in obj:
         mod, _, name = obj["__type__"].partition(":")
         if name not in _ALLOWED_TYPES.get(mod, set()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import bz2
+import copy
 import csv
 import dataclasses
 import gzip
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .constraints import Constraint, ConstraintPlan, constraint_from_dict
 from .exceptions import MetadataError, MetadataWarning
 
 __all__ = ["ColumnMetadata", "Metadata", "KINDS", "MISSING_STRATEGIES", "read_csv_frame",
@@ -465,6 +467,7 @@ class Metadata:
     """
 
     columns: list[ColumnMetadata] = field(default_factory=list)
+    constraints: list[Constraint] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.columns = list(self.columns)
@@ -472,6 +475,12 @@ class Metadata:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise MetadataError(f"metadata declares column(s) {dup} more than once.")
+        if not isinstance(self.constraints, (list, tuple)):
+            raise MetadataError("constraints must be a list of constraints (see "
+                                "docs/constraints.md).")
+        self.constraints = [constraint_from_dict(c) for c in self.constraints]
+        if self.constraints:
+            ConstraintPlan(self.constraints).check({c.name: c for c in self.columns})
 
     # -- container protocol ----------------------------------------------------------------
     @property
@@ -496,11 +505,14 @@ class Metadata:
 
     def copy(self) -> "Metadata":
         return Metadata([dataclasses.replace(c, categories=None if c.categories is None else list(c.categories))
-                         for c in self.columns])
+                         for c in self.columns], [copy.copy(c) for c in self.constraints])
 
     def select(self, names: Sequence[str]) -> "Metadata":
-        """Metadata restricted to ``names`` (in that order)."""
-        return Metadata([dataclasses.replace(self[n]) for n in names])
+        """Metadata restricted to ``names`` (in that order), with the constraints on those
+        columns only."""
+        keep = set(names)
+        return Metadata([dataclasses.replace(self[n]) for n in names],
+                        [copy.copy(c) for c in self.constraints if set(c.columns) <= keep])
 
     def update(self, name: str, **changes: Any) -> "Metadata":
         """Return a copy with ``changes`` applied to column ``name``."""
@@ -552,8 +564,11 @@ class Metadata:
 
     # -- (de)serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"nhssynth_metadata": _FORMAT_VERSION,
-                "columns": {c.name: c.to_dict() for c in self.columns}}
+        out = {"nhssynth_metadata": _FORMAT_VERSION,
+               "columns": {c.name: c.to_dict() for c in self.columns}}
+        if self.constraints:
+            out["constraints"] = [c.to_dict() for c in self.constraints]
+        return out
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> "Metadata":
@@ -563,13 +578,18 @@ class Metadata:
         version = spec.get("nhssynth_metadata", _FORMAT_VERSION)
         if version != _FORMAT_VERSION:
             raise MetadataError(f"metadata format version {version} is not supported (expected {_FORMAT_VERSION}).")
-        extra = set(spec) - {"columns", "nhssynth_metadata"}
+        extra = set(spec) - {"columns", "nhssynth_metadata", "constraints"}
         if extra:
             raise MetadataError(f"unknown top-level metadata key(s) {sorted(extra)}.")
         columns = spec["columns"]
         if not isinstance(columns, Mapping) or not columns:
             raise MetadataError("'columns' must be a non-empty mapping of column name -> fields.")
-        return cls([ColumnMetadata.from_dict(str(name), fields or {}) for name, fields in columns.items()])
+        constraints = spec.get("constraints") or []
+        if not isinstance(constraints, list):
+            raise MetadataError("'constraints' must be a list of mappings with a 'type' key "
+                                "(see docs/constraints.md).")
+        return cls([ColumnMetadata.from_dict(str(name), fields or {}) for name, fields in columns.items()],
+                   constraints)
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """Write the metadata as YAML to ``path`` (and return the text)."""

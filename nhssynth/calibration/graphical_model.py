@@ -290,6 +290,29 @@ class GraphicalModel:
             factor = factor.project(tuple(sorted(want | future)))
         return factor.project(attrs)
 
+    # -- conditioning ---------------------------------------------------------------------
+    def condition(self, weights: dict[int, np.ndarray]) -> "GraphicalModel | None":
+        """The model given evidence: ``weights[a][code]`` (in [0, 1]) multiplies the
+        probability of column ``a`` taking ``code`` (1 keeps it, 0 rules it out; a fraction
+        is soft evidence).  ``None`` when the evidence rules out every row."""
+        potentials = [p.copy() for p in self.potentials]
+        for a, w in weights.items():
+            w = np.asarray(w, dtype=np.float64)
+            if w.shape != (self.tree.sizes[a],):
+                raise ValueError(f"evidence for column {a} has shape {w.shape}, expected "
+                                 f"({self.tree.sizes[a]},)")
+            home = self.tree.home((a,))
+            shape = [1] * potentials[home].ndim
+            shape[self.tree.cliques[home].index(a)] = w.size
+            with np.errstate(divide="ignore"):
+                potentials[home] = potentials[home] + np.log(w).reshape(shape)
+        if any(not np.isfinite(p).any() for p in potentials):
+            return None
+        model = GraphicalModel(self.tree, potentials, self.total, self.measured)
+        if not all(np.isfinite(p).all() and p.sum() > 0.5 for p in model.probabilities):
+            return None
+        return model
+
     # -- sampling ---------------------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` rows of column codes drawn from the model (ancestral, along the tree)."""

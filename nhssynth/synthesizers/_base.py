@@ -27,6 +27,7 @@ from ..io import load_synthesizer, save_synthesizer
 from ..metadata import Metadata, as_metadata
 from ..privacy.budget import PrivacyBudget
 from ..privacy.report import PrivacyReport
+from ._constrained import draw_valid, fit_constraints
 
 __all__ = ["BaseSynthesizer"]
 
@@ -65,7 +66,16 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
         metadata = as_metadata(self.metadata, frame)
         metadata.validate(frame)
         self.n_features_in_ = frame.shape[1]
-        return metadata.drop_incomplete_rows(frame), metadata
+        # declared constraints: the generator learns a reparametrised table (see
+        # nhssynth.constraints); constraints_ is the fitted plan (empty without constraints)
+        self.constraints_, frame, metadata = fit_constraints(metadata.drop_incomplete_rows(frame),
+                                                             metadata)
+        return frame, metadata
+
+    def _sample_table(self, n: int, random_state: Any, conditions: Any) -> pd.DataFrame:
+        """``n`` rows of the original table meeting the constraints and ``conditions``, from
+        the generator's ``_draw(m, random_state, narrow)`` (rows of the learnt table)."""
+        return draw_valid(self._draw, n, random_state, self.constraints_, conditions)
 
     def _as_input_kind(self, frame: pd.DataFrame):
         """A sampled table in the form ``fit`` received: a DataFrame, or an array."""

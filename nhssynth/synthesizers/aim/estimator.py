@@ -31,6 +31,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -38,7 +39,7 @@ from ..._rng import spawn
 from ...base import check_n_samples
 from ...encoders.binning import TableBins
 from ...encoders.domain import release_domain
-from ...exceptions import PrivacyBudgetError
+from ...exceptions import PrivacyBudgetError, SamplingError
 from ...privacy.accounting import zcdp_rho_for
 from ...privacy.report import PrivacyReport
 from .._base import BaseSynthesizer
@@ -192,23 +193,64 @@ class AIMSynthesizer(BaseSynthesizer):
         return domain
 
     # ------------------------------------------------------------------------------------
-    def sample(self, n_samples: int, *, random_state: Any = None):
+    def sample(self, n_samples: int, *, random_state: Any = None, conditions=None):
         """Draw ``n_samples`` synthetic rows.
 
         The rows come back as a DataFrame with the training table's columns and dtypes (an
-        array when ``fit`` received one).
+        array when ``fit`` received one).  Every row satisfies the metadata's constraints.
 
         Parameters
         ----------
         n_samples : int
         random_state : int, RandomState, Generator or None
             Seed of this draw; the estimator is not changed.
+        conditions : dict, optional
+            Column -> value, list of values or ``(low, high)`` range: every row returned
+            meets them, drawn from the model's conditional distribution.  The graphical model
+            is conditioned on them (evidence on the columns' codes), so a rare condition costs
+            about as much as a plain draw.
+
+        Raises
+        ------
+        SamplingError
+            The conditions rule out every row of the model, or (rarely) too many draws break
+            a constraint enforced by rejection.
         """
         check_is_fitted(self, "model_")
         n_samples = check_n_samples(n_samples)
+        return self._as_input_kind(self._sample_table(n_samples, random_state, conditions))
+
+    def _draw(self, n: int, random_state: Any, narrow) -> pd.DataFrame:
         rng = spawn(random_state, ["codes", "values"])
-        codes = self.model_.model().sample(n_samples, rng["codes"])
-        return self._as_input_kind(self.bins_.decode(codes, rng["values"]))
+        model = self.model_.model()
+        if narrow is not None:
+            model = model.condition(self._evidence(narrow))
+            if model is None:
+                raise SamplingError(f"no row of the fitted model meets the conditions "
+                                    f"({narrow.describe()}): the released marginals give them "
+                                    "probability 0. Relax the conditions.")
+        codes = model.sample(n, rng["codes"])
+        return self.bins_.decode(codes, rng["values"])
+
+    def _evidence(self, narrow) -> dict[int, np.ndarray]:
+        """Per conditioned column, 1 for each code that can hold an accepted value, else 0.
+        Rows drawn from a partly accepted numeric bin are checked again by the caller, so the
+        result is the model's exact conditional (rejection within the evidence)."""
+        weights = {}
+        for j, b in enumerate(self.bins_.columns):
+            cond = narrow.get(b.name)
+            if cond is None:
+                continue
+            w = np.zeros(b.size)
+            if b.labels is not None:
+                labels = pd.Series(b.labels, dtype=object)
+                w[:b.n_values] = narrow.accepts(b.name, labels, _AnyKind(cond.kind))
+            else:
+                w[:b.n_values] = _bins_meeting(b.coarse_edges, cond)
+            if b.missing_code is not None and None in (cond.values if cond.op == "in" else ()):
+                w[b.missing_code] = 1.0
+            weights[j] = w
+        return weights
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -324,6 +366,33 @@ def _round_noise(rho: float) -> tuple[float, float]:
     sigma = math.sqrt(1.0 / (2.0 * (1.0 - _SELECT_SHARE) * rho))
     eps = math.sqrt(8.0 * _SELECT_SHARE * rho)
     return sigma, eps
+
+
+class _AnyKind:
+    """Column metadata stand-in for :meth:`Conditions.accepts` on category labels."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+def _bins_meeting(edges: np.ndarray, cond) -> np.ndarray:
+    """1 for each coarse bin ``[edges[i], edges[i+1]]`` that holds a value the condition
+    accepts (datetimes: edges and conditions in ns)."""
+    left, right = edges[:-1], edges[1:]
+    if cond.op == "range":
+        lo, hi = cond.values
+        lo = -np.inf if lo is None else (float(lo.as_unit("ns").value) if cond.kind == "datetime"
+                                         else float(lo))
+        hi = np.inf if hi is None else (float(hi.as_unit("ns").value) if cond.kind == "datetime"
+                                        else float(hi))
+        return ((right >= lo) & (left <= hi)).astype(np.float64)
+    hit = np.zeros(left.size)
+    for v in cond.values:
+        if v is None:
+            continue
+        x = float(v.as_unit("ns").value) if cond.kind == "datetime" else float(v)
+        hit[(left <= x) & (x <= right)] = 1.0
+    return hit
 
 
 def _without_other(model: GraphicalModel, bins: TableBins) -> GraphicalModel:

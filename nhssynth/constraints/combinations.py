@@ -1,0 +1,226 @@
+"""Rules over a group of columns: only some combinations of values occur; one-hot flags."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import MetadataError
+from ._base import Constraint, _to_builtin
+
+__all__ = ["FixedCombinations", "OneHot"]
+
+_DISCRETE = ("categorical", "boolean", "integer")
+
+
+def _plain(v: Any) -> Any:
+    """A JSON-able form of one cell (missing -> None)."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    return _to_builtin(v)
+
+
+def _key(values) -> str:
+    return json.dumps([_plain(v) for v in values], separators=(",", ":"))
+
+
+@dataclass
+class FixedCombinations(Constraint):
+    """Only some combinations of values of ``columns`` occur (codes that go together, a
+    pregnant patient is female).
+
+    The generator learns the combination as *one* categorical column, so it can only sample
+    combinations in its category set: the ``allowed`` list when declared (public, no budget),
+    otherwise the combinations released under DP like any category set (a combination too rare
+    to be released is never sampled).
+
+    Parameters
+    ----------
+    columns : list of str
+        Two or more categorical, boolean or integer columns.
+    allowed : list of lists, optional
+        The allowed combinations, each a list of values in ``columns`` order (``null`` for
+        missing).
+    """
+
+    type = "fixed_combinations"
+    reparametrisable = True
+
+    columns_: list = field(metadata={"yaml": "columns"})
+    allowed: list | None = None
+
+    # dataclass field named ``columns_`` so that ``columns`` stays the interface property
+    def __init__(self, columns, allowed=None) -> None:
+        self.columns_ = list(columns)
+        self.allowed = None if allowed is None else [list(c) for c in allowed]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.columns_)
+
+    @property
+    def restructures(self) -> tuple[str, ...]:
+        return self.columns
+
+    @property
+    def joint_name(self) -> str:
+        return "__combination__" + "__".join(self.columns)
+
+    def describe(self) -> str:
+        return f"fixed_combinations: {', '.join(self.columns)}"
+
+    def check(self, columns: Mapping[str, Any]) -> None:
+        if len(self.columns) < 2 or len(set(self.columns)) != len(self.columns):
+            raise MetadataError(f"constraint {self.describe()!r}: name two or more distinct "
+                                "columns.")
+        super().check(columns)
+        self._require_kinds(columns, self.columns, _DISCRETE, "fixed combinations")
+        if self.allowed is not None:
+            if not self.allowed:
+                raise MetadataError(f"constraint {self.describe()!r}: 'allowed' is empty; no row "
+                                    "could be generated.")
+            for combo in self.allowed:
+                if len(combo) != len(self.columns):
+                    raise MetadataError(f"constraint {self.describe()!r}: allowed combination "
+                                        f"{combo!r} has {len(combo)} values for "
+                                        f"{len(self.columns)} columns.")
+
+    def _keys(self, frame: pd.DataFrame) -> pd.Series:
+        cols = [frame[c].astype(object).to_numpy() for c in self.columns]
+        return pd.Series([_key(vals) for vals in zip(*cols)], index=frame.index, dtype=object)
+
+    def violations(self, frame: pd.DataFrame, columns=None) -> np.ndarray:
+        allowed = self._allowed_keys()
+        if allowed is None:
+            allowed = getattr(self, "_seen", None)
+        if allowed is None:
+            return np.zeros(len(frame), dtype=bool)
+        return ~self._keys(frame).isin(allowed).to_numpy()
+
+    def _allowed_keys(self) -> list[str] | None:
+        return None if self.allowed is None else [_key(c) for c in self.allowed]
+
+    def fit(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> "FixedCombinations":
+        return self
+
+    def transformed_columns(self, columns: Mapping[str, Any]) -> dict[str, Any]:
+        first = columns[self.columns[0]]
+        allowed = self._allowed_keys()
+        joint = dataclasses.replace(
+            first, name=self.joint_name, kind="categorical", dtype="object", nullable=False,
+            categories=allowed, ordered=False, min=None, max=None, decimals=None,
+            datetime_format=None, timezone=None, missing="augment", impute_value=None,
+            domain="declared" if allowed is not None else "data")
+        out: dict[str, Any] = {c: None for c in self.columns}
+        out[self.joint_name] = joint
+        return out
+
+    def transform(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
+        keys = self._keys(frame)
+        out = frame.drop(columns=list(self.columns))
+        out[self.joint_name] = keys.to_numpy()
+        return out
+
+    def transformed_categories(self, frame: pd.DataFrame) -> list[str]:
+        """The combinations seen in ``frame`` (for inferred metadata, ``domain: data``: the
+        private generators release them under DP)."""
+        return sorted(set(self._keys(frame)))
+
+    def reverse(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
+        out = frame.copy()
+        keys = out.pop(self.joint_name).to_numpy()
+        decoded = {k: json.loads(k) if isinstance(k, str) else [None] * len(self.columns)
+                   for k in pd.unique(keys)}
+        rows = [decoded[k] for k in keys]
+        for j, name in enumerate(self.columns):
+            vals = np.empty(len(rows), dtype=object)
+            vals[:] = [r[j] for r in rows]
+            out[name] = vals
+        return out
+
+
+@dataclass
+class OneHot(Constraint):
+    """Exactly one of ``columns`` is 1 (``True``) in every row; the others are 0 (``False``).
+
+    The generator learns which column is set, as one categorical column whose categories are
+    the column names (public), so every sampled row has exactly one.
+    """
+
+    type = "one_hot"
+    reparametrisable = True
+
+    columns_: list = field(default_factory=list)
+
+    def __init__(self, columns) -> None:
+        self.columns_ = list(columns)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.columns_)
+
+    @property
+    def restructures(self) -> tuple[str, ...]:
+        return self.columns
+
+    @property
+    def joint_name(self) -> str:
+        return "__one_hot__" + "__".join(self.columns)
+
+    def describe(self) -> str:
+        return f"one_hot: {', '.join(self.columns)}"
+
+    def check(self, columns: Mapping[str, Any]) -> None:
+        if len(self.columns) < 2 or len(set(self.columns)) != len(self.columns):
+            raise MetadataError(f"constraint {self.describe()!r}: name two or more distinct "
+                                "columns.")
+        super().check(columns)
+        self._require_kinds(columns, self.columns, ("boolean", "integer"), "a one-hot group")
+
+    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([pd.to_numeric(frame[c].astype(object), errors="coerce")
+                                .to_numpy(dtype=np.float64, na_value=np.nan)
+                                for c in self.columns])
+
+    def violations(self, frame: pd.DataFrame, columns=None) -> np.ndarray:
+        m = self._matrix(frame)
+        ok = np.isin(m, (0.0, 1.0)).all(axis=1) & (np.nansum(m, axis=1) == 1)
+        return ~ok
+
+    def transformed_columns(self, columns: Mapping[str, Any]) -> dict[str, Any]:
+        first = columns[self.columns[0]]
+        joint = dataclasses.replace(
+            first, name=self.joint_name, kind="categorical", dtype="object", nullable=False,
+            categories=list(self.columns), ordered=False, min=None, max=None, decimals=None,
+            datetime_format=None, timezone=None, missing="augment", impute_value=None,
+            domain="declared")
+        out: dict[str, Any] = {c: None for c in self.columns}
+        out[self.joint_name] = joint
+        return out
+
+    def transform(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
+        which = np.asarray(self.columns, dtype=object)[np.argmax(self._matrix(frame), axis=1)]
+        out = frame.drop(columns=list(self.columns))
+        out[self.joint_name] = which
+        return out
+
+    def reverse(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
+        out = frame.copy()
+        which = out.pop(self.joint_name).to_numpy()
+        for name in self.columns:
+            hit = which == name
+            col = columns[name]
+            if col.kind == "boolean" and col.categories is not None \
+                    and not set(col.categories) <= {True, False}:
+                # a 0/1 boolean column: its categories are the two values
+                values = np.where(hit, 1, 0)
+            elif col.kind == "boolean":
+                values = hit
+            else:
+                values = hit.astype(np.int64)
+            out[name] = values
+        return out

@@ -1,0 +1,139 @@
+"""Constraints and conditions, for every generator: the learnt table and the sampling loop.
+
+A generator fitted on a DataFrame calls :func:`fit_constraints` after validating the table: it
+gets back the table (and metadata) to learn -- reparametrised so that declared constraints
+hold by construction -- and a fitted :class:`~nhssynth.constraints.ConstraintPlan`.  Its
+``sample`` calls :func:`draw_valid` with a function that draws rows of the learnt table; the
+loop reverses the reparametrisation, casts the columns, and keeps drawing (a bounded number of
+rounds) until it has ``n`` rows that meet every constraint and the conditions.
+
+Conditions are met exactly (every returned row meets them; rows are the model's rows that meet
+them, so their distribution is the model's conditional distribution).  A generator can make
+rare conditions cheap by *narrowing* its draws (the select-measure-generate model conditions
+its graphical model); the check here keeps the result exact whatever the generator does.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .._rng import spawn
+from ..constraints import Conditions, ConstraintPlan
+from ..exceptions import SamplingError
+from ..metadata import Metadata, cast_series
+
+__all__ = ["fit_constraints", "draw_valid", "make_conditions", "MAX_ROUNDS"]
+
+# Rounds of a draw, and the most rows drawn in all per row returned: a condition met by one
+# draw in 2,000 still returns (with margin) rather than stalling; rarer ones get a clear error.
+MAX_ROUNDS = 12
+MAX_DRAWS_PER_ROW = 2_000
+MIN_BATCH = 256
+
+
+def fit_constraints(frame: pd.DataFrame, metadata: Metadata) -> tuple[ConstraintPlan, pd.DataFrame,
+                                                                       Metadata]:
+    """The fitted plan, the table to learn and its metadata (unchanged without constraints)."""
+    plan = ConstraintPlan(metadata.constraints).fit(frame, {c.name: c for c in metadata})
+    if not metadata.constraints:
+        return plan, frame, metadata
+    learnt = Metadata(list(plan.columns_out_.values()))
+    return plan, learnt.coerce(plan.transform(frame)), learnt
+
+
+def make_conditions(conditions: Any, plan: ConstraintPlan) -> Conditions | None:
+    if conditions is None:
+        return None
+    out = Conditions(conditions, plan.columns_in_)
+    return out if out else None
+
+
+def narrowable(conditions: Conditions | None, plan: ConstraintPlan) -> Conditions | None:
+    """The conditions on columns the generator learns as they are (not reparametrised)."""
+    if conditions is None:
+        return None
+    touched = set()
+    for c in plan.reparametrised_:
+        touched |= set(c.restructures) | set(c.adjusts)
+    keep = [c for c in conditions.items if c.column not in touched]
+    if not keep:
+        return None
+    out = Conditions.__new__(Conditions)
+    out.items = keep
+    return out
+
+
+def _finish(frame: pd.DataFrame, plan: ConstraintPlan) -> pd.DataFrame:
+    """Reverse the reparametrisation and cast restored columns to their declared dtypes."""
+    if not plan.constraints:
+        return frame
+    out = plan.reverse(frame.reset_index(drop=True))
+    for name, col in plan.columns_in_.items():
+        if out[name].dtype != col.pandas_dtype:
+            out[name] = cast_series(out[name], col)
+    return out
+
+
+def draw_valid(draw: Callable[[int, Any, Conditions | None], pd.DataFrame], n: int,
+               random_state: Any, plan: ConstraintPlan, conditions: Any = None) -> pd.DataFrame:
+    """``n`` rows from ``draw`` that meet every constraint of ``plan`` and the conditions.
+
+    Parameters
+    ----------
+    draw : callable
+        ``draw(m, random_state, narrow)`` -> ``m`` rows of the learnt table; ``narrow`` are
+        the conditions the generator may condition on (it may ignore them).
+    n : int
+    random_state : seed of the whole draw
+    plan : ConstraintPlan
+    conditions : mapping, optional
+
+    Raises
+    ------
+    SamplingError
+        After the bounded rounds, too few rows met the constraints and conditions: the message
+        says which rule rejected what share of the draws.
+    """
+    conds = make_conditions(conditions, plan)
+    if conds is None and not plan.constraints:
+        return draw(n, random_state, None)
+    narrow = narrowable(conds, plan)
+    names = [f"round{k}" for k in range(MAX_ROUNDS)]
+    seeds = spawn(random_state, names)
+    kept: list[pd.DataFrame] = []
+    got = drawn = 0
+    rejected: Counter = Counter()
+    m = n
+    for name in names:
+        batch = _finish(draw(m, seeds[name], narrow), plan)
+        ok = np.ones(len(batch), dtype=bool)
+        for rule, bad in plan.violations(batch).items():
+            rejected[rule] += int(np.count_nonzero(bad & ok))
+            ok &= ~bad
+        if conds is not None:
+            meets = conds.mask(batch, plan.columns_in_)
+            rejected[f"conditions ({conds.describe()})"] += int(np.count_nonzero(~meets & ok))
+            ok &= meets
+        kept.append(batch.loc[ok])
+        got += int(ok.sum())
+        drawn += len(batch)
+        if got >= n:
+            break
+        rate = max(got, 1) / drawn
+        budget = MAX_DRAWS_PER_ROW * n - drawn
+        if budget <= 0:
+            break
+        m = int(min(max(math.ceil(1.25 * (n - got) / rate), MIN_BATCH), budget))
+    if got < n:
+        shares = ", ".join(f"{rule}: {count / drawn:.2%}" for rule, count in rejected.most_common())
+        raise SamplingError(
+            f"only {got} of the {n} rows asked for met the constraints and conditions after "
+            f"drawing {drawn} rows ({got / drawn:.4%} accepted). Share of draws rejected by each "
+            f"rule: {shares}. Relax the conditions, declare the rule so that it holds by "
+            "construction, or use AIMSynthesizer (it conditions its model exactly).")
+    out = pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
+    return out
