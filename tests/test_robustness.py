@@ -129,7 +129,9 @@ def names_column_or_parameter(message: str, columns, params) -> bool:
 
 
 def _withheld_in_notes(report, column: str) -> bool:
-    return any(note.startswith(f"{column}:") for note in getattr(report, "notes", ()))
+    # other notes (a trimmed histogram, a fallback range) are about columns that are generated
+    return any(note.startswith(f"{column}:") and "generated as missing" in note
+               for note in getattr(report, "notes", ()))
 
 
 # ------------------------------------------------------------------------------------------

@@ -25,7 +25,11 @@ modes:
       A categorical column none of whose values clears the threshold is withheld the same way.
     * stages B and C, *where the mass is*: a histogram of every numeric column between its
       bounds (whole-integer bins for integer columns of a short range), and a second one
-      zoomed onto the occupied range when the first puts the bulk in a few bins.
+      zoomed onto the occupied range when the first puts the bulk in a few bins.  The released
+      support is cropped to the data: mass that the noise explains is dropped at the ends (at
+      most 3 % of the column) and, without that cap, far from the bins that clear the noise
+      (the report notes it when it is more than 3 %), so a sample never spreads noise mass
+      over bins as wide as the data's whole range.
 
     The noise levels follow from the budget the caller hands over (in zCDP units, ``rho``) and
     from what each statistic needs: categorical thresholds low enough that a category holding
@@ -463,7 +467,11 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
     # leaves noise in empty octaves whenever the noise is large next to the rows, and values
     # drawn there would be outliers far beyond the data.  (Thin tails under two noise
     # standard deviations per octave are clipped onto the range: declare bounds to keep them.)
-    tau_tail = (2.0 if len(df) >= 2_000 else 3.0) * s2  # small tables: noise is most of a bin
+    # Small tables: noise is most of a bin, and a false octave as wide as the range is an
+    # absurd output; the test is corrected for the octaves each column can reach (about three
+    # a side), so noise alone passes it in about 1e-3 of tables.
+    z_tail = max(3.0, float(ndtri(1.0 - _TAIL_FALSE / (6 * max(1, len(cols))))))
+    tau_tail = (2.0 if len(df) >= 2_000 else z_tail) * s2
     # as many bins as the noise allows: about 4 noise standard deviations of rows per bin on
     # average (8 to n_bins), so a wide table at a small budget is not all noise
     bins_per_column = int(np.clip(len(df) / (4.0 * sigma), 8, n_bins))
@@ -539,10 +547,15 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
         totals.append(total)
         counts = project_counts(raw, max(total, 1.0))
         value_counts = counts[:noisy.size]
-        if source == "dp":
-            _trim_support(value_counts, occupied, (low.size, high.size), 2.0 * bin_sigma)
-        kept = np.flatnonzero(value_counts > 0)
         note = None
+        if source == "dp":
+            far = _trim_support(value_counts, occupied, (low.size, high.size), 2.0 * bin_sigma,
+                                hist_edges)
+            if far > _TRIM_SHARE:
+                note = (f"{far:.0%} of its released histogram lay far from the bins that clear "
+                        f"the noise and was no more than noise; it is not generated (declare "
+                        f"min/max or raise epsilon to keep thin tails)")
+        kept = np.flatnonzero(value_counts > 0)
         if source == "dp" and kept.size:  # the range is the support
             first, stop = int(kept[0]), int(kept[-1]) + 1
             counts = np.concatenate([value_counts[first:stop], counts[noisy.size:]])
@@ -562,6 +575,7 @@ _TAIL_OCTAVES = 12
 _TRIM_SHARE = 0.03  # of a column's mass, at most, trimmed from each end of its histogram
 _ISLAND_SHARE = 0.25  # ... and at most this much beyond an empty bin (noise islands)
 _CONFIRM = 2.0  # noise standard deviations the range's rows must show in stage B
+_TAIL_FALSE = 1e-3  # small tables: chance noise alone makes some tail octave count
 _ZERO_BIN = 2.0 ** -20  # the power-of-two bins around 0 end here (LOG_BIN_RANGE)
 
 
@@ -610,21 +624,24 @@ def _contiguous(occupied: np.ndarray, max_gap: int = 2) -> int:
 
 
 def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, int],
-                  noise: float) -> None:
+                  noise: float, edges: np.ndarray | None = None) -> float:
     """Zero (in place) the released counts outside the column's support: tail octaves beyond
     those that clear the noise contiguously from the range (``tails`` = numbers of low and high
-    tail bins), then at each end, up to the fullest bin at most, the run of bins whose mass is
-    no more than noise leaves in empty bins (:func:`_noise_run`).  Mass of
-    the size of the noise beyond the data is what survives the projection of empty bins, and
-    values drawn there are outliers no real row has (an age of 6 in a cohort aged 50-101, a
-    value in the millions from an empty tail octave).  Post-processing."""
+    tail bins), then the mass far from the core that is no more than noise
+    (:func:`_trim_far`, when ``edges`` are given), then at each end, up to the fullest bin at
+    most, the run of bins whose mass is no more than noise leaves in empty bins
+    (:func:`_noise_run`).  Mass of the size of the noise beyond the data is what survives the
+    projection of empty bins, and values drawn there are outliers no real row has (an age of 6
+    in a cohort aged 50-101, a value in the millions from an empty tail octave).
+    Post-processing.  Returns the share of the mass :func:`_trim_far` removed."""
     n_low, n_high = tails
     if n_low:
         counts[:n_low - _contiguous(occupied[:n_low][::-1])] = 0.0
     if n_high:
         counts[counts.size - n_high + _contiguous(occupied[counts.size - n_high:]):] = 0.0
     if counts.sum() <= 0:
-        return
+        return 0.0
+    far = _trim_far(counts, occupied, edges, noise) if edges is not None else 0.0
     peak = int(np.argmax(counts))
     first = min(_noise_run(counts, noise), peak)
     last = max(counts.size - 1 - _noise_run(counts[::-1], noise), peak)
@@ -632,6 +649,47 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
     counts[last + 1:] = 0.0
     _drop_noise_islands(counts, peak, noise)
     _drop_noise_islands(counts[::-1], counts.size - 1 - peak, noise)
+    return far
+
+
+def _trim_far(counts: np.ndarray, occupied: np.ndarray, edges: np.ndarray,
+              noise: float) -> float:
+    """Zero (in place) the bins at each end that lie beyond the core's *envelope* while their
+    mass, summed from that end, stays within what noise leaves in that many empty bins
+    (:func:`_noise_run` without its cap); returns the share of the mass removed.
+
+    The core is the run of bins that clear the noise around the fullest bin (gaps of one bin
+    allowed; the fullest bin alone when it does not clear it).  The data can be as narrow as
+    the core less its widest bin, so the envelope is the core widened by that much each side:
+    mass beyond it that the noise explains is where a sample would turn absurd (a tail octave
+    as wide as the whole range that noise made count, 57-244 sampled up to 480; years
+    1935-1954 in a bin of 48 with noise bins of 48 either side, sampled from 1860).  Inside the
+    envelope the capped rule applies (real thin tails are kept).  Post-processing."""
+    total = float(counts.sum())
+    peak = int(np.argmax(counts))
+    occupied = occupied & (counts > 0)
+    lo = hi = peak
+    if occupied[peak]:
+        while lo > 0 and (occupied[lo - 1] or (lo > 1 and occupied[lo - 2])):
+            lo -= 1 if occupied[lo - 1] else 2
+        while hi < counts.size - 1 and (occupied[hi + 1]
+                                        or (hi < counts.size - 2 and occupied[hi + 2])):
+            hi += 1 if occupied[hi + 1] else 2
+    widths = np.diff(edges)
+    reach = float(edges[hi + 1] - edges[lo]) - float(widths[lo:hi + 1].max())
+    env_lo, env_hi = float(edges[lo]) - reach, float(edges[hi + 1]) + reach
+    removed = 0.0
+    # bins reaching beyond the envelope, from each end up to the core (never into it)
+    n_below = min(int(np.searchsorted(edges[:-1], env_lo, side="left")), lo)
+    n_above = min(int(counts.size - np.searchsorted(edges[1:], env_hi, side="right")),
+                  counts.size - 1 - hi)
+    for view, n_far in ((counts, n_below), (counts[::-1], n_above)):
+        if n_far <= 0:
+            continue
+        cut = min(_noise_run(view, noise, capped=False), n_far)
+        removed += float(view[:cut].sum())
+        view[:cut] = 0.0
+    return removed / total if total > 0 else 0.0
 
 
 def _drop_noise_islands(counts: np.ndarray, peak: int, noise: float, max_gap: int = 0) -> None:
@@ -657,14 +715,16 @@ def _drop_noise_islands(counts: np.ndarray, peak: int, noise: float, max_gap: in
         i += 1
 
 
-def _noise_run(counts: np.ndarray, noise: float) -> int:
+def _noise_run(counts: np.ndarray, noise: float, capped: bool = True) -> int:
     """Length of the run of bins at the start of ``counts`` whose total mass stays within what
     noise leaves in that many empty bins (``noise`` times the root of their number): it ends
     at the first bin where the mass grows faster than noise would."""
     k = np.arange(1, counts.size + 1)
     # at most _TRIM_SHARE of the mass: where the noise is as large as the bins' rows, a run of
     # real rows looks like noise too
-    limit = np.minimum(noise * np.sqrt(k), _TRIM_SHARE * counts.sum())
+    limit = noise * np.sqrt(k)
+    if capped:
+        limit = np.minimum(limit, _TRIM_SHARE * counts.sum())
     over = np.cumsum(counts) > limit
     return int(np.argmax(over)) if over.any() else counts.size
 
