@@ -23,10 +23,11 @@ import pandas as pd
 
 from .._rng import spawn
 from ..constraints import Conditions, ConstraintPlan
+from ..encoders._base import all_missing
 from ..exceptions import SamplingError
 from ..metadata import Metadata, cast_series
 
-__all__ = ["fit_constraints", "draw_valid", "make_conditions", "MAX_ROUNDS"]
+__all__ = ["fit_constraints", "draw_valid", "make_conditions", "to_learnt", "MAX_ROUNDS"]
 
 # Rounds of a draw, and the most rows drawn in all per row returned: a condition met by one
 # draw in 2,000 still returns (with margin) rather than stalling; rarer ones get a clear error.
@@ -43,6 +44,13 @@ def fit_constraints(frame: pd.DataFrame, metadata: Metadata) -> tuple[Constraint
         return plan, frame, metadata
     learnt = Metadata(list(plan.columns_out_.values()))
     return plan, learnt.coerce(plan.transform(frame)), learnt
+
+
+def to_learnt(frame: pd.DataFrame, plan: ConstraintPlan) -> pd.DataFrame:
+    """Rows of the original table as the generator learnt them (for scoring real rows)."""
+    if not plan.constraints:
+        return frame
+    return Metadata(list(plan.columns_out_.values())).coerce(plan.transform(frame))
 
 
 def make_conditions(conditions: Any, plan: ConstraintPlan) -> Conditions | None:
@@ -73,8 +81,14 @@ def _finish(frame: pd.DataFrame, plan: ConstraintPlan) -> pd.DataFrame:
         return frame
     out = plan.reverse(frame.reset_index(drop=True))
     for name, col in plan.columns_in_.items():
-        if out[name].dtype != col.pandas_dtype:
-            out[name] = cast_series(out[name], col)
+        if out[name].dtype == col.pandas_dtype:
+            continue
+        if out[name].isna().all():
+            # a withheld column (nothing about it was released): all missing, as the
+            # generators return it without constraints
+            out[name] = all_missing(len(out), col)
+            continue
+        out[name] = cast_series(out[name], col)
     return out
 
 

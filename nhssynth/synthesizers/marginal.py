@@ -23,6 +23,7 @@ from ..base import GeneratorMixin, check_n_samples
 from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from .._values import numeric_values
 from ..metadata import ColumnMetadata, Metadata, as_metadata
+from ._constrained import draw_valid, fit_constraints
 from ..privacy.report import PrivacyReport, SpendRecord
 
 __all__ = ["MarginalSynthesizer"]
@@ -176,6 +177,7 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         md = as_metadata(self.metadata, X)
         md.validate(X)
+        self.constraints_, X, md = fit_constraints(X, md)
         rng = check_random_state(self.random_state)
         learnt = [c for c in md.columns if c.kind != "id"]
         eps_col = None if self.epsilon is None else float(self.epsilon) / max(len(learnt), 1)
@@ -300,7 +302,8 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
         return {"type": kind, "edges": edges, "probs": probs, "p_missing": p_missing}
 
     # ------------------------------------------------------------------------------------
-    def sample(self, n_samples: int, *, random_state: Any = None) -> pd.DataFrame:
+    def sample(self, n_samples: int, *, random_state: Any = None,
+               conditions: Any = None) -> pd.DataFrame:
         """Draw ``n_samples`` synthetic rows (a DataFrame with the training columns and dtypes).
 
         Parameters
@@ -308,15 +311,43 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
         n_samples : int
         random_state : int, RandomState or None, default None
             Seed for this draw only; the fitted state is not changed.
+        conditions : dict, optional
+            Column -> value, list of values or ``(low, high)`` range; every row returned meets
+            them.  Columns are independent here, so a conditioned column is drawn from its own
+            marginal restricted to the condition and the others as usual.
         """
         check_is_fitted(self, "marginals_")
         n = check_n_samples(n_samples)
+        return draw_valid(self._draw, n, random_state, self.constraints_, conditions)
+
+    def _draw(self, n: int, random_state: Any, narrow) -> pd.DataFrame:
+        if isinstance(random_state, np.random.Generator):
+            random_state = np.random.RandomState(int(random_state.integers(0, 2**31 - 1)))
         rng = self._sample_rng(random_state)
         out = {}
         for col in self.metadata_.columns:
             m = self.marginals_[col.name]
-            out[col.name] = self._sample_column(col, m, n, rng)
+            if narrow is not None and narrow.get(col.name) is not None:
+                out[col.name] = self._sample_meeting(col, m, n, rng, narrow)
+            else:
+                out[col.name] = self._sample_column(col, m, n, rng)
         return pd.DataFrame(out)
+
+    def _sample_meeting(self, col: ColumnMetadata, m: dict, n: int, rng, narrow) -> pd.Series:
+        """``n`` values of one column meeting its condition: the column's marginal restricted
+        to the condition, by drawing the column alone (cheap) until enough meet it."""
+        kept, got = [], 0
+        for _ in range(40):
+            draw = pd.Series(self._sample_column(col, m, max(4 * n, 1024), rng))
+            ok = narrow.accepts(col.name, draw, col)
+            kept.append(draw[ok])
+            got += int(ok.sum())
+            if got >= n:
+                break
+        values = pd.concat(kept, ignore_index=True) if kept else pd.Series([], dtype=object)
+        if len(values) < n:  # the restricted marginal is (numerically) empty: the caller says so
+            return pd.Series(self._sample_column(col, m, n, rng))
+        return values.iloc[:n].reset_index(drop=True)
 
     @staticmethod
     def _sample_column(col: ColumnMetadata, m: dict, n: int, rng) -> pd.Series:

@@ -30,6 +30,7 @@ from ...privacy.budget import PrivacyBudget
 from ...privacy.report import PrivacyReport
 from ...privacy.secure import SecureRandom
 from .._base import BaseSynthesizer
+from .._constrained import to_learnt
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import VAENetwork
 from .sampling import decode_prior
@@ -291,7 +292,7 @@ class DPVAESynthesizer(BaseSynthesizer):
             frame = None if self.encoder_ is None else self.encoder_.inverse_transform(Z)
             self._charge(budget, info.get("spends", []), info.get("non_private_statistics", []))
             return frame, Z
-        frame, _ = self._check_frame(X)
+        frame, learnt = self._check_frame(X)
         params = {"gmm_components": _DP_GMM_COMPONENTS if budget is not None else 10,
                   **(self.encoder_params or {})}
         epsilon = None
@@ -299,7 +300,8 @@ class DPVAESynthesizer(BaseSynthesizer):
             epsilon = zcdp_epsilon(self._rho(budget, self.domain_fraction), 0.9 * budget.delta)
         # the encoder gets the metadata as given (inferred again if None): metadata inferred
         # here lists the categories seen in the rows, and the encoder's parameters are saved
-        self.encoder_ = TableEncoder(self.metadata, epsilon=epsilon, delta=None if budget is None
+        self.encoder_ = TableEncoder(self.metadata if not self.constraints_.constraints else learnt,
+                                     epsilon=epsilon, delta=None if budget is None
                                      else budget.delta, random_state=spawn_seed(
                                          self.random_state, "encoder"), **params)
         Z = self.encoder_.fit_transform(frame)
@@ -443,7 +445,7 @@ class DPVAESynthesizer(BaseSynthesizer):
     # ------------------------------------------------------------------------------------
     # sampling
     # ------------------------------------------------------------------------------------
-    def sample(self, n_samples: int, *, random_state: Any = None):
+    def sample(self, n_samples: int, *, random_state: Any = None, conditions=None):
         """Generate ``n_samples`` synthetic rows.
 
         Parameters
@@ -452,22 +454,40 @@ class DPVAESynthesizer(BaseSynthesizer):
             Number of rows (a positive integer).
         random_state : int, RandomState, Generator or None
             Seed of this draw; the same seed gives the same rows.  The estimator is not changed.
+        conditions : dict, optional
+            Column -> value, list of values or ``(low, high)`` range (fitted on a DataFrame
+            only).  Every row returned meets them; the network cannot be conditioned, so rows
+            are drawn until enough meet them (a bounded number of draws; a condition met by
+            fewer than about one draw in 2,000 raises :class:`~nhssynth.exceptions.SamplingError`
+            -- :class:`~nhssynth.AIMSynthesizer` conditions exactly at any rarity).
 
         Returns
         -------
         DataFrame or ndarray
             A DataFrame with the original columns, dtypes, categories and missing values when
-            fitted on a DataFrame; an array when fitted on one (encoded rows when fitted inside
-            a :class:`~nhssynth.SynthesisPipeline`).
+            fitted on a DataFrame (every row satisfying the metadata's constraints); an array
+            when fitted on one (encoded rows when fitted inside a
+            :class:`~nhssynth.SynthesisPipeline`).
         """
         check_is_fitted(self, "network_")
         n_samples = check_n_samples(n_samples)
+        if self.encoder_ is None or self._input_kind == "encoded":
+            if conditions is not None:
+                raise ValueError("conditions need a synthesizer fitted on a DataFrame; inside a "
+                                 "SynthesisPipeline call the pipeline's sample(..., "
+                                 "conditions=...) instead.")
+            out = self._draw(n_samples, random_state, None)
+            return out if self.calibrator_ is None else self.encoder_.transform(out)
+        return self._as_input_kind(self._sample_table(n_samples, random_state, conditions))
+
+    def _draw(self, n_samples: int, random_state: Any, narrow) -> pd.DataFrame | np.ndarray:
+        """Rows of the learnt table (encoded rows when there is no encoder)."""
         rng = spawn(random_state, ["draws", "select"])
         if self.calibrator_ is None:
             Z = decode_prior(self.network_, self.output_spans_, n_samples, rng["draws"], self.device)
             if self.encoder_ is None or self._input_kind == "encoded":
                 return Z
-            return self._as_input_kind(self.encoder_.inverse_transform(Z))
+            return self.encoder_.inverse_transform(Z)
         # in chunks: memory stays bounded (oversample x chunk candidates)
         chunk = max(1_000, int(_CHUNK_CELLS / (self.oversample * self.network_.n_features)))
         parts = []
@@ -478,10 +498,7 @@ class DPVAESynthesizer(BaseSynthesizer):
                              rng["draws"], self.device)
             parts.append(self.calibrator_.select(self.encoder_.inverse_transform(Z), m,
                                                  rng["select"]))
-        frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-        if self._input_kind == "encoded":
-            return self.encoder_.transform(frame)
-        return self._as_input_kind(frame)
+        return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
     def score_samples(self, X) -> np.ndarray:
         """Evidence lower bound (ELBO) of each row under the model; higher = more typical.
@@ -495,7 +512,7 @@ class DPVAESynthesizer(BaseSynthesizer):
         else:
             frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(
                 np.asarray(X, dtype=np.float64), columns=[f"x{i}" for i in range(self.n_features_in_)])
-            Z = self.encoder_.transform(frame)
+            Z = self.encoder_.transform(to_learnt(frame, self.constraints_))
         layout = SpanLayout(self.output_spans_, self.network_.n_features).to(self.device)
         # float64 copy: scores must not depend on how rows are batched (BLAS blocking in float32)
         net = copy.deepcopy(self.network_).double()
