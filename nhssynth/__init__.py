@@ -15,6 +15,7 @@ from .exceptions import (EncodingError, MetadataError, NonPrivateOperationWarnin
 from .metadata import ColumnMetadata, Metadata
 from .synthesizers import AIMSynthesizer, DPVAESynthesizer, MarginalSynthesizer
 from .pipeline import SynthesisPipeline, make_synthesis_pipeline
+from .sampling_io import sample_to_parquet
 
 
 _logging.getLogger("nhssynth").addHandler(_logging.NullHandler())
@@ -33,5 +34,6 @@ __all__ = [
     "SynthesisPipeline",
     "TableEncoder",
     "make_synthesis_pipeline",
+    "sample_to_parquet",
     "__version__",
 ]

@@ -33,6 +33,7 @@ LAYERS = {
     "__init__": None,  # the public re-exports may import anything
     "__main__": {"cli"},
     "transformers": {"encoders"},  # the public import path of the column encoders
+    "sampling_io": {"_rng"},  # sample_to_parquet: any generator, duck-typed
 }
 
 
