@@ -27,7 +27,7 @@ from ..io import load_synthesizer, save_synthesizer
 from ..metadata import Metadata, as_metadata
 from ..privacy.budget import PrivacyBudget
 from ..privacy.report import PrivacyReport
-from ._constrained import draw_valid, fit_constraints
+from ._constrained import check_known, draw_valid, fill_valid, fit_constraints
 
 __all__ = ["BaseSynthesizer"]
 
@@ -71,6 +71,40 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
         self.constraints_, frame, metadata = fit_constraints(metadata.drop_incomplete_rows(frame),
                                                              metadata)
         return frame, metadata
+
+    def sample_remaining_columns(self, known: pd.DataFrame, *, random_state: Any = None) -> pd.DataFrame:
+        """Complete rows: keep the given columns of each row of ``known`` and draw the others.
+
+        Parameters
+        ----------
+        known : DataFrame
+            Some columns of the table (one synthetic row per row of ``known``).
+        random_state : int, RandomState, Generator or None
+            Seed of this draw.
+
+        Returns
+        -------
+        DataFrame
+            Every column of the table, ``known``'s values unchanged, the others drawn from
+            the model given them; every row satisfies the declared constraints.
+
+        Raises
+        ------
+        MetadataError
+            An unknown or identifier column, a value the metadata does not allow, or a column
+            a declared constraint generates (give the column the rule starts from).
+        SamplingError
+            A given value the model cannot produce (a category too rare to be released).
+        """
+        check_is_fitted(self, "constraints_")
+        known = check_known(known, self.constraints_, type(self).__name__)
+        return fill_valid(self._draw_given, known, random_state, self.constraints_)
+
+    def _draw_given(self, rows: pd.DataFrame, random_state: Any) -> pd.DataFrame:
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot condition its model on given values; use "
+            "AIMSynthesizer (exact, any columns) or sample(conditions=...) for conditions on "
+            "a few columns.")
 
     def _sample_table(self, n: int, random_state: Any, conditions: Any) -> pd.DataFrame:
         """``n`` rows of the original table meeting the constraints and ``conditions``, from

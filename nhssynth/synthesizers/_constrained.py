@@ -24,10 +24,11 @@ import pandas as pd
 from .._rng import spawn
 from ..constraints import Conditions, ConstraintPlan
 from ..encoders._base import all_missing
-from ..exceptions import SamplingError
+from ..exceptions import MetadataError, SamplingError
 from ..metadata import Metadata, cast_series
 
-__all__ = ["fit_constraints", "draw_valid", "make_conditions", "to_learnt", "MAX_ROUNDS"]
+__all__ = ["fit_constraints", "draw_valid", "make_conditions", "to_learnt", "check_known", "fill_valid",
+           "MAX_ROUNDS"]
 
 # Rounds of a draw, and the most rows drawn in all per row returned: a condition met by one
 # draw in 2,000 still returns (with margin) rather than stalling; rarer ones get a clear error.
@@ -151,3 +152,64 @@ def draw_valid(draw: Callable[[int, Any, Conditions | None], pd.DataFrame], n: i
             "construction, or use AIMSynthesizer (it conditions its model exactly).")
     out = pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
     return out
+
+
+def check_known(known: Any, plan: ConstraintPlan, who: str) -> pd.DataFrame:
+    """The given columns of :meth:`sample_remaining_columns`, validated and cast."""
+    if not isinstance(known, pd.DataFrame):
+        raise TypeError(f"{who}.sample_remaining_columns takes a DataFrame of the known columns, "
+                        f"got {type(known).__name__}.")
+    if known.shape[0] == 0 or known.shape[1] == 0:
+        raise MetadataError("sample_remaining_columns needs at least one row and one known "
+                            "column.")
+    columns = plan.columns_in_
+    unknown = [c for c in known.columns if c not in columns]
+    if unknown:
+        raise MetadataError(f"known column(s) {unknown} are not in the table; known columns: "
+                            f"{list(columns)}.")
+    for name in known.columns:
+        if columns[name].kind == "id":
+            raise MetadataError(f"known column {name!r} is an identifier (kind: id), which is not "
+                                "modelled; drop it (ids are generated fresh).")
+    touched = {}
+    for c in plan.reparametrised_:
+        for name in set(c.restructures) | set(c.adjusts):
+            touched[name] = c.describe()
+    bad = [f"{n!r} ({touched[n]})" for n in known.columns if n in touched]
+    if bad:
+        raise MetadataError(f"known column(s) {', '.join(bad)} are generated through a declared "
+                            "constraint, so they cannot be given: give the columns the rule "
+                            "starts from instead, or use sample(conditions=...).")
+    md = Metadata([columns[n] for n in known.columns])
+    return md.coerce(known.reset_index(drop=True))
+
+
+def fill_valid(draw_given: Callable[[pd.DataFrame, Any], pd.DataFrame], known: pd.DataFrame,
+               random_state: Any, plan: ConstraintPlan) -> pd.DataFrame:
+    """One row per row of ``known``: its given values, the other columns drawn by
+    ``draw_given(known_rows, random_state)`` (rows of the learnt table aligned with
+    ``known_rows``), redrawn until every row satisfies the constraints."""
+    names = [f"round{k}" for k in range(MAX_ROUNDS)]
+    seeds = spawn(random_state, names)
+    done: list[pd.DataFrame] = []
+    todo = np.arange(len(known))
+    for name in names:
+        rows = known.iloc[todo].reset_index(drop=True)
+        learnt = draw_given(rows, seeds[name])
+        for col in known.columns:  # before the reverse: rules start from the given values
+            learnt[col] = rows[col].to_numpy()
+            if learnt[col].dtype != rows[col].dtype:
+                learnt[col] = learnt[col].astype(rows[col].dtype)
+        batch = _finish(learnt, plan)
+        bad = np.zeros(len(batch), dtype=bool)
+        for v in plan.violations(batch).values():
+            bad |= v
+        batch.index = todo
+        done.append(batch.loc[~bad])
+        todo = todo[bad]
+        if not todo.size:
+            out = pd.concat(done).sort_index() if len(done) > 1 else done[0]
+            return out[list(plan.columns_in_)].reset_index(drop=True)
+    raise SamplingError(f"{todo.size} of {len(known)} rows could not be completed so that every "
+                        "constraint holds: their given values make the rules (almost) impossible "
+                        "under the model. Check those rows against the declared constraints.")

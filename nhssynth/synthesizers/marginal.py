@@ -23,7 +23,7 @@ from ..base import GeneratorMixin, check_n_samples
 from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from .._values import numeric_values
 from ..metadata import ColumnMetadata, Metadata, as_metadata
-from ._constrained import draw_valid, fit_constraints
+from ._constrained import check_known, draw_valid, fill_valid, fit_constraints
 from ..privacy.report import PrivacyReport, SpendRecord
 
 __all__ = ["MarginalSynthesizer"]
@@ -332,6 +332,24 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             else:
                 out[col.name] = self._sample_column(col, m, n, rng)
         return pd.DataFrame(out)
+
+    def sample_remaining_columns(self, known: pd.DataFrame, *, random_state: Any = None) -> pd.DataFrame:
+        """Complete rows: keep the given columns of ``known`` and draw the others (columns
+        are independent here, so the others are drawn as in :meth:`sample`).
+
+        Parameters
+        ----------
+        known : DataFrame
+        random_state : int, RandomState or None
+
+        Returns
+        -------
+        DataFrame
+        """
+        check_is_fitted(self, "marginals_")
+        known = check_known(known, self.constraints_, type(self).__name__)
+        return fill_valid(lambda rows, rs: self._draw(len(rows), rs, None), known, random_state,
+                          self.constraints_)
 
     def _sample_meeting(self, col: ColumnMetadata, m: dict, n: int, rng, narrow) -> pd.Series:
         """``n`` values of one column meeting its condition: the column's marginal restricted

@@ -232,6 +232,37 @@ class AIMSynthesizer(BaseSynthesizer):
         codes = model.sample(n, rng["codes"])
         return self.bins_.decode(codes, rng["values"])
 
+    def _draw_given(self, rows: pd.DataFrame, random_state: Any) -> pd.DataFrame:
+        """Rows of the learnt table, each drawn from the model given the codes of its known
+        values (one conditioned model per distinct combination of codes)."""
+        rng = spawn(random_state, ["codes", "values"])
+        model = self.model_.model()
+        given = [j for j, b in enumerate(self.bins_.columns) if b.name in rows.columns]
+        if not given:
+            return self.bins_.decode(model.sample(len(rows), rng["codes"]), rng["values"])
+        known = np.stack([self.bins_.columns[j].encode(rows[self.bins_.columns[j].name])
+                          for j in given], axis=1)
+        combos, inverse = np.unique(known, axis=0, return_inverse=True)
+        codes = np.empty((len(rows), len(self.bins_.columns)), dtype=np.int64)
+        for g, combo in enumerate(combos):
+            idx = np.flatnonzero(inverse.ravel() == g)
+            evidence = {j: np.eye(self.bins_.columns[j].size)[c] for j, c in zip(given, combo)}
+            conditioned = model.condition(evidence)
+            if conditioned is None:
+                raise SamplingError(self._impossible(model, given, combo, rows.iloc[idx[0]]))
+            codes[idx] = conditioned.sample(idx.size, rng["codes"])
+        return self.bins_.decode(codes, rng["values"])
+
+    def _impossible(self, model, given, combo, row) -> str:
+        for j, c in zip(given, combo):
+            name = self.bins_.columns[j].name
+            if model.marginal([j])[c] <= 0:
+                return (f"known column {name!r}: the value {row[name]!r} was not released by the "
+                        "model (a category too rare to pass the DP threshold, or outside the "
+                        "released range), so no row can be drawn given it.")
+        return (f"the known values {row.to_dict()} never occur together under the model; no row "
+                "can be drawn given them.")
+
     def _evidence(self, narrow) -> dict[int, np.ndarray]:
         """Per conditioned column, 1 for each code that can hold an accepted value, else 0.
         Rows drawn from a partly accepted numeric bin are checked again by the caller, so the
