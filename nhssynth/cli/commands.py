@@ -322,7 +322,8 @@ def run_model(cfg: Mapping, console: Console) -> list[dict]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             est.fit(train)
-            synthetic = est.sample(n_samples, random_state=spec.sample_seed)
+            synthetic = est.sample(n_samples, random_state=spec.sample_seed,
+                                   conditions=mcfg.get("conditions") or None)
         privacy = _privacy(est, spec)
         _save_model(est, run_dir / "model")
         write_csv(run_dir / "synthetic.csv", synthetic)

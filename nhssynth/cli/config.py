@@ -276,6 +276,63 @@ def _dims(s: str) -> list[int]:
 
 _dims.__name__ = "comma-separated integers"
 
+def _scalar(text: str) -> Any:
+    """A condition value typed on a command line: a number, true/false, null, else text."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("null", "none", "nan"):
+        return None
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+_CONDITION = re.compile(r"^\s*([^<>=!\s]+)\s*(>=|<=|=|\s+in\s+)\s*(.*?)\s*$")
+
+
+def _conditions(value: Any, key: str) -> dict:
+    """``--condition sex=F age>=60 "dx in E10,E11"`` or a YAML mapping -> ``sample(conditions=)``."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        out = {}
+        for col, spec in value.items():
+            if isinstance(spec, Mapping):
+                unknown = set(spec) - {"min", "max"}
+                if unknown:
+                    raise ConfigError(f"{key}.{col}: a range is {{min: ..., max: ...}}; unknown "
+                                      f"key(s) {sorted(unknown)}.")
+                out[str(col)] = {"min": spec.get("min"), "max": spec.get("max")}
+            else:
+                out[str(col)] = spec
+        return out
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected a mapping (YAML) or COL=VALUE, COL>=LOW, COL<=HIGH, "
+                          f"'COL in A,B' (command line), got {value!r}.")
+    out: dict[str, Any] = {}
+    for token in value:
+        m = _CONDITION.match(str(token))
+        if not m:
+            raise ConfigError(f"{key}: cannot read condition {token!r}; write COL=VALUE, "
+                              "COL>=LOW, COL<=HIGH or 'COL in A,B'.")
+        col, op, rhs = m.group(1), m.group(2).strip(), m.group(3)
+        if op == "=":
+            out[col] = _scalar(rhs)
+        elif op == "in":
+            out[col] = [_scalar(v) for v in rhs.split(",") if v.strip()]
+        else:
+            rng = out.get(col) if isinstance(out.get(col), dict) else {"min": None, "max": None}
+            rng["min" if op == ">=" else "max"] = _scalar(rhs)
+            out[col] = rng
+    return out
+
+
 OPTIONS: tuple[Option, ...] = (
     # ---- common -----------------------------------------------------------------------------
     Option("dataset", None, _opt_str,
@@ -321,6 +378,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("model.num_samples", None, lambda v, k: _pos_int(v, k, allow_none=True),
            "synthetic rows per run (default: as many as training rows)", ("--num-samples", "-n"),
            cli_type=_none_or(int), metavar="N"),
+    Option("model.conditions", None, _conditions,
+           "sample only rows meeting these conditions (exact; AIM conditions its model, the "
+           "others draw until enough rows meet them): COL=VALUE, COL>=LOW, COL<=HIGH, "
+           "'COL in A,B'; in YAML a mapping such as {sex: F, age: {min: 60}}",
+           ("--condition",), nargs="+", metavar="COND"),
     Option("model.epsilon", [1.0], _grid(_epsilon),
            "privacy budget(s); a list expands into a grid (AIM, DPVAE, Marginal)", ("--epsilon",),
            cli_type=float, nargs="+", metavar="EPS"),
