@@ -575,6 +575,7 @@ _TAIL_OCTAVES = 12
 _TRIM_SHARE = 0.03  # of a column's mass, at most, trimmed from each end of its histogram
 _ISLAND_SHARE = 0.25  # ... and at most this much beyond an empty bin (noise islands)
 _CONFIRM = 2.0  # noise standard deviations the range's rows must show in stage B
+_CORE_SHARE = 0.5  # of a column's mass the core must hold before far noise is dropped
 _TAIL_FALSE = 1e-3  # small tables: chance noise alone makes some tail octave count
 _ZERO_BIN = 2.0 ** -20  # the power-of-two bins around 0 end here (LOG_BIN_RANGE)
 
@@ -675,6 +676,10 @@ def _trim_far(counts: np.ndarray, occupied: np.ndarray, edges: np.ndarray,
         while hi < counts.size - 1 and (occupied[hi + 1]
                                         or (hi < counts.size - 2 and occupied[hi + 2])):
             hi += 1 if occupied[hi + 1] else 2
+    if counts[lo:hi + 1].sum() < _CORE_SHARE * total:
+        # a core holding less than most of the mass is narrower than the data (rows spread
+        # thinly over many bins, each under the noise): the capped rule alone applies
+        return 0.0
     widths = np.diff(edges)
     reach = float(edges[hi + 1] - edges[lo]) - float(widths[lo:hi + 1].max())
     env_lo, env_hi = float(edges[lo]) - reach, float(edges[hi + 1]) + reach
