@@ -549,8 +549,12 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
         value_counts = counts[:noisy.size]
         note = None
         if source == "dp":
+            # far noise mass is dropped on small tables only (under 2,000 rows, where the
+            # noise is most of a bin and the absurd outputs were found); on larger tables it
+            # cost real tails (load_example: 29 of 114 ranges narrowed, d.time p99 1960 ->
+            # 1136 of a real 1984) and the capped rules alone were measured
             far = _trim_support(value_counts, occupied, (low.size, high.size), 2.0 * bin_sigma,
-                                hist_edges)
+                                hist_edges if len(df) < 2_000 else None)
             if far > _TRIM_SHARE:
                 note = (f"{far:.0%} of its released histogram lay far from the bins that clear "
                         f"the noise and was no more than noise; it is not generated (declare "

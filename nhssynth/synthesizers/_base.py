@@ -68,6 +68,7 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
         self.n_features_in_ = frame.shape[1]
         # declared constraints: the generator learns a reparametrised table (see
         # nhssynth.constraints); constraints_ is the fitted plan (empty without constraints)
+        self.metadata_ = metadata
         self.constraints_, frame, metadata = fit_constraints(metadata.drop_incomplete_rows(frame),
                                                              metadata)
         return frame, metadata

@@ -129,6 +129,12 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
     Attributes
     ----------
     metadata_ : Metadata
+        The table's metadata (declared or inferred), its constraints included.
+    constraints_ : ConstraintPlan
+        How each declared constraint is enforced (``constraints_.summary()``: by construction
+        or by rejection) and the columns of the table the model learns (``columns_out_``).
+    learnt_metadata_ : Metadata
+        The metadata of the table the marginals are of (reparametrised by the constraints).
     marginals_ : dict
         Per column, the fitted marginal (probabilities, bins or quantiles; never rows).
     epsilon_ : float
@@ -177,7 +183,10 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         md = as_metadata(self.metadata, X)
         md.validate(X)
+        self.metadata_ = md
+        # declared constraints: the marginals are of the table learnt (see nhssynth.constraints)
         self.constraints_, X, md = fit_constraints(X, md)
+        self.learnt_metadata_ = md
         rng = check_random_state(self.random_state)
         learnt = [c for c in md.columns if c.kind != "id"]
         eps_col = None if self.epsilon is None else float(self.epsilon) / max(len(learnt), 1)
@@ -199,7 +208,6 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
                 f"epsilon={self.epsilon} split over {len(learnt_names)} columns (all would be "
                 f"generated as missing). Declare min/max (or categories) in the metadata "
                 f"(`nhssynth metadata template`), or raise epsilon.")
-        self.metadata_ = md
         self.n_features_in_ = X.shape[1]
         self.epsilon_ = math.inf if self.epsilon is None else float(sum(s["epsilon"] for s in self.spends_))
         return self
@@ -325,7 +333,7 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             random_state = np.random.RandomState(int(random_state.integers(0, 2**31 - 1)))
         rng = self._sample_rng(random_state)
         out = {}
-        for col in self.metadata_.columns:
+        for col in self.learnt_metadata_.columns:
             m = self.marginals_[col.name]
             if narrow is not None and narrow.get(col.name) is not None:
                 out[col.name] = self._sample_meeting(col, m, n, rng, narrow)

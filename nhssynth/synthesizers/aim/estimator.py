@@ -105,6 +105,11 @@ class AIMSynthesizer(BaseSynthesizer):
         The codes of each column and how values are drawn back.
     measured_ : list of tuple of str
         The marginals measured in the rounds, in order.
+    metadata_ : Metadata
+        The table's metadata (declared or inferred), its constraints included.
+    constraints_ : ConstraintPlan
+        How each declared constraint is enforced (``constraints_.summary()``: by construction
+        or by rejection) and the columns of the table the model learns (``columns_out_``).
     privacy_report_ : PrivacyReport
     n_features_in_, feature_names_in_
     """
@@ -163,7 +168,6 @@ class AIMSynthesizer(BaseSynthesizer):
         rounds = _Rounds(self, codes, bins.sizes, one_way, domain.total, budget, rng["rounds"])
         model = rounds.run()
         self.bins_ = bins
-        self.metadata_ = metadata
         self.model_ = _without_other(model, bins).state()
         self.measured_ = [tuple(bins.names[a] for a in m.clique) for m in rounds.measurements
                           if len(m.clique) > 1]

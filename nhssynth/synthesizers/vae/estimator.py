@@ -134,6 +134,11 @@ class DPVAESynthesizer(BaseSynthesizer):
     ----------
     epsilon_, delta_ : float
         Privacy spent (``inf`` and 0 when not private).
+    metadata_ : Metadata
+        The table's metadata (declared or inferred), its constraints included.
+    constraints_ : ConstraintPlan
+        How each declared constraint is enforced (``constraints_.summary()``: by construction
+        or by rejection) and the columns of the table the model learns (``columns_out_``).
     noise_multiplier_, sample_rate_ : float
     n_epochs_, n_steps_ : int
     batch_size_ : int
