@@ -275,3 +275,24 @@ def test_property_every_sampled_row_satisfies_every_declared_rule(case):
             withheld = [c for c in out if out[c].isna().all() and df[c].notna().any()]
             assert out.drop(columns=withheld).dtypes.to_dict() == \
                 df.drop(columns=withheld).dtypes.to_dict()
+
+
+# -- evaluation and report ----------------------------------------------------------------
+def test_evaluate_and_report_show_each_rule_next_to_real_and_independent_columns(table):
+    from nhssynth.metrics import evaluate
+    from nhssynth.reporting import render_report
+
+    train, holdout = table.iloc[:1000], table.iloc[1000:]
+    est = AIMSynthesizer(epsilon=None, allow_non_private=True, metadata=declared(train, RULES),
+                         random_state=0).fit(train)
+    res = evaluate(est, train, holdout, max_rows=500)
+    rows = res.table[res.table["metric"] == "violation_share"].set_index("column")
+    assert list(rows.index) == [c.describe() for c in RULES]
+    assert (rows["value"] == 0).all() and (rows["holdout"] == 0).all()
+    # independent columns break the relational rules (not positivity, a one-column rule)
+    assert rows.loc["inequality: age_at_review >= age", "baseline"] > 0.2
+    assert rows.loc[RULES[2].describe(), "baseline"] > 0.1
+    assert res.summary["constraint_violations"] == 0
+    assert res.baseline_summary["constraint_violations"] > 0.5
+    html = render_report(res)
+    assert "Declared constraints" in html and "inequality: died &gt;= diagnosed" in html

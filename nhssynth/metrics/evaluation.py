@@ -49,6 +49,11 @@ METRIC_INFO: dict[str, tuple[str, float, str]] = {
     "detection": ("fidelity", 1.0, "1 - 2|AUC - 0.5| of a classifier trying to tell real from "
                   "synthetic rows: 1 when it cannot, 0 when it always can."),
     "detection_auc": ("fidelity", 0.5, "ROC AUC of the real-vs-synthetic classifier (0.5 ideal)."),
+    "violation_share": ("constraints", 0.0, "Share of rows that break a declared constraint "
+                        "(one row per constraint; nhssynth's generators enforce every declared "
+                        "constraint, the real table has none, checked at fit)."),
+    "constraint_violations": ("constraints", 0.0, "Share of rows that break at least one declared "
+                              "constraint."),
     "utility": ("utility", 1.0, "Share of the real data's predictive power (above chance) that a "
                 "model trained on synthetic data keeps when tested on real data (TSTR / TRTR)."),
     "utility_real": ("utility", float("nan"), "Score of the model trained on real data (TRTR)."),
@@ -286,7 +291,10 @@ def evaluate(estimator_or_synthetic: Any, real: pd.DataFrame, holdout: pd.DataFr
     if baseline:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            marg = MarginalSynthesizer(metadata=md, random_state=random_state).fit(real)
+            # independent columns as they come: the declared constraints are not enforced
+            # on the baseline (its violation shares show what they would be without them)
+            marg = MarginalSynthesizer(metadata=Metadata(md.columns), random_state=random_state
+                                       ).fit(real)
         fake = marg.sample(len(synthetic), random_state=random_state + 1)
         b_rows, base_summary, b_details = _metrics(real, fake, holdout, md, target,
                                                    timings={}, **kw)
@@ -303,6 +311,26 @@ def evaluate(estimator_or_synthetic: Any, real: pd.DataFrame, holdout: pd.DataFr
                             on=["group", "metric", "column"], how="left")
     else:
         table["holdout"] = np.nan
+    if md.constraints:
+        frames = {"value": synthetic, "baseline": fake if baseline else None, "holdout": holdout}
+        shares = {k: _violation_shares(md, f) for k, f in frames.items() if f is not None}
+        details["constraints"] = {"real": _violation_shares(md, real), **shares}
+        extra = pd.DataFrame([("constraints", "violation_share", rule,
+                               *(shares.get(k, {}).get(rule, np.nan)
+                                 for k in ("value", "baseline", "holdout")))
+                              for rule in details["constraints"]["real"] if rule != "any"],
+                             columns=["group", "metric", "column", "value", "baseline", "holdout"])
+        any_rows = [("constraints", "constraint_violations", "",
+                     *(shares.get(k, {}).get("any", np.nan) for k in ("value", "baseline",
+                                                                       "holdout")))]
+        extra = pd.concat([extra, pd.DataFrame(any_rows, columns=extra.columns)],
+                          ignore_index=True)
+        table = pd.concat([table, extra], ignore_index=True)
+        summary["constraint_violations"] = shares["value"]["any"]
+        if base_summary is not None:
+            base_summary["constraint_violations"] = shares["baseline"]["any"]
+        if hold_summary is not None:
+            hold_summary["constraint_violations"] = shares["holdout"]["any"]
     table["ideal"] = [METRIC_INFO.get(m, ("", 1.0, ""))[1] if c == "" or m in METRIC_INFO else np.nan
                       for m, c in zip(table["metric"], table["column"])]
     if "dcr_share" in summary:
@@ -315,6 +343,19 @@ def evaluate(estimator_or_synthetic: Any, real: pd.DataFrame, holdout: pd.DataFr
                             findings=_findings(summary, base_summary, hold_summary),
                             timings=timings, details=details, real=real, synthetic=synthetic,
                             holdout=holdout)
+
+
+def _violation_shares(md: Metadata, frame: pd.DataFrame) -> dict[str, float]:
+    """Per declared constraint (its description), the share of ``frame``'s rows breaking it,
+    and ``"any"``: the share breaking at least one."""
+    columns = {c.name: c for c in md.columns}
+    out, anybad = {}, np.zeros(len(frame), dtype=bool)
+    for c in md.constraints:
+        bad = np.asarray(c.violations(frame, columns), dtype=bool)
+        out[c.describe()] = float(bad.mean()) if len(frame) else 0.0
+        anybad |= bad
+    out["any"] = float(anybad.mean()) if len(frame) else 0.0
+    return out
 
 
 def _finite(x: Any) -> bool:

@@ -169,7 +169,8 @@ def _findings(res: EvaluationResult) -> str:
 
 def _columns_table(res: EvaluationResult) -> str:
     t = res.table
-    per = t[(t["column"] != "") & ~t["column"].str.contains(" | ", regex=False)]
+    per = t[(t["column"] != "") & ~t["column"].str.contains(" | ", regex=False)
+            & (t["group"] != "constraints")]
     wide = per.pivot_table(index="column", columns="metric", values="value", aggfunc="first")
     base = per.pivot_table(index="column", columns="metric", values="baseline", aggfunc="first")
     if "column_shapes" in base:
@@ -188,6 +189,20 @@ def _pairs_table(res: EvaluationResult, n: int = 12) -> str:
     return ("<p>Pairs reproduced least well (<i>independent</i>: the score of independent columns "
             "with perfect marginals; <i>real</i>/<i>synthetic</i>: correlations for numeric pairs):</p>"
             + _table(worst, numeric=["real", "synthetic", "score", "independent"]))
+
+
+def _constraints_section(res: EvaluationResult) -> str:
+    shares = res.details["constraints"]
+    rules = [r for r in shares["real"] if r != "any"] + ["any"]
+    frame = pd.DataFrame([{"constraint": "at least one" if r == "any" else r,
+                           "synthetic": shares.get("value", {}).get(r),
+                           "independent columns": shares.get("baseline", {}).get(r),
+                           "real (training)": shares["real"][r],
+                           "real holdout": shares.get("holdout", {}).get(r)} for r in rules])
+    return ("<p>Share of rows that break each rule declared in the metadata (0 is ideal; the "
+            "<i>independent columns</i> baseline does not enforce them):</p>"
+            + _table(frame, numeric=["synthetic", "independent columns", "real (training)",
+                                     "real holdout"]))
 
 
 def _utility_section(res: EvaluationResult) -> str:
@@ -229,6 +244,8 @@ def _single(res: EvaluationResult, level: int = 2) -> str:
                    + _img(plot_marginals(res.real, res.synthetic, res.metadata)))
     if res.details.get("pairs") is not None and len(res.details["pairs"]):
         out.append(_img(plot_correlation_difference(pairs=res.details["pairs"])) + _pairs_table(res))
+    if "constraints" in res.details:
+        out.append(f"<{h}>Declared constraints</{h}>" + _constraints_section(res))
     out.append(f"<{h}>Utility</{h}>" + _utility_section(res))
     out.append(f"<{h}>Empirical privacy checks</{h}>")
     d = res.details.get("dcr")
