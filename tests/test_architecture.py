@@ -29,11 +29,13 @@ LAYERS = {
     "reporting": {"_version", "metrics", "metadata", "exceptions"},
     "utils": {"exceptions", "base", "metadata"},
     "cli": {"_version", "exceptions", "metadata", "datasets", "encoders", "synthesizers", "io",
-            "metrics", "reporting", "privacy", "constraints"},
+            "metrics", "reporting", "privacy", "constraints", "suggest"},
     "__init__": None,  # the public re-exports may import anything
     "__main__": {"cli"},
     "transformers": {"encoders"},  # the public import path of the column encoders
     "sampling_io": {"_rng"},  # sample_to_parquet: any generator, duck-typed
+    # suggest_constraints: candidates from the metadata, DP violation counts in the ledger
+    "suggest": {"_rng", "exceptions", "metadata", "constraints", "privacy"},
 }
 
 
