@@ -10,6 +10,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .encoders.table import TableEncoder
+from .exceptions import MetadataError
 from .metadata import as_metadata
 
 __all__ = ["SynthesisPipeline", "make_synthesis_pipeline"]
@@ -79,7 +80,17 @@ class SynthesisPipeline(Pipeline):
         first = next((t for _, t in self.steps[:-1] if _active(t)), None)
         if isinstance(first, TableEncoder) and first.metadata is not None \
                 and isinstance(X, pd.DataFrame):
-            return as_metadata(first.metadata, X).drop_incomplete_rows(X)
+            metadata = as_metadata(first.metadata, X)
+            if metadata.constraints:
+                # the pipeline's generator sees encoded columns: it cannot enforce the rules,
+                # and ignoring them silently would hand back rows that break them
+                raise MetadataError(
+                    f"the metadata declares {len(metadata.constraints)} constraint(s), which a "
+                    "SynthesisPipeline cannot enforce (its generator sees encoded columns). Fit "
+                    "the synthesizer on the DataFrame instead, e.g. "
+                    "AIMSynthesizer(metadata=...).fit(df), where every sampled row satisfies "
+                    "them.")
+            return metadata.drop_incomplete_rows(X)
         return X
 
     def _preprocessing_privacy(self) -> dict:

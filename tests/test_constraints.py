@@ -296,3 +296,13 @@ def test_evaluate_and_report_show_each_rule_next_to_real_and_independent_columns
     assert res.baseline_summary["constraint_violations"] > 0.5
     html = render_report(res)
     assert "Declared constraints" in html and "inequality: died &gt;= diagnosed" in html
+
+
+def test_a_pipeline_refuses_constraints_it_cannot_enforce(table):
+    from nhssynth import TableEncoder, make_synthesis_pipeline
+
+    pipe = make_synthesis_pipeline(TableEncoder(metadata=declared(table, RULES)),
+                                   DPVAESynthesizer(epsilon=None, allow_non_private=True,
+                                                    max_epochs=1))
+    with pytest.raises(MetadataError, match="SynthesisPipeline cannot enforce"):
+        pipe.fit(table)

@@ -478,9 +478,8 @@ class DPVAESynthesizer(BaseSynthesizer):
         n_samples = check_n_samples(n_samples)
         if self.encoder_ is None or self._input_kind == "encoded":
             if conditions is not None:
-                raise ValueError("conditions need a synthesizer fitted on a DataFrame; inside a "
-                                 "SynthesisPipeline call the pipeline's sample(..., "
-                                 "conditions=...) instead.")
+                raise ValueError("conditions need a synthesizer fitted on a DataFrame (not "
+                                 "inside a SynthesisPipeline): fit it on the table itself.")
             out = self._draw(n_samples, random_state, None)
             return out if self.calibrator_ is None else self.encoder_.transform(out)
         return self._as_input_kind(self._sample_table(n_samples, random_state, conditions))
