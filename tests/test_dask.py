@@ -60,7 +60,7 @@ def dask_client(tmp_path_factory):
     logs = []
 
     def start(name, args):
-        log = open(tmp / f"{name}.log", "wb")
+        log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed in the finally below
         logs.append(log)
         procs.append(subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
                                       stdout=log, stderr=subprocess.STDOUT,
@@ -128,9 +128,8 @@ def _scores(search):
 def test_grid_search_over_epsilon_on_dask_equals_single_process(dask_client, data):
     df, md = data
     local = _search(md, df)
-    with distributed.get_task_stream(dask_client) as stream:
-        with joblib.parallel_backend("dask"):
-            remote = _search(md, df)
+    with distributed.get_task_stream(dask_client) as stream, joblib.parallel_backend("dask"):
+        remote = _search(md, df)
     ran_on = {t["worker"] for t in stream.data}
     assert ran_on, "no task ran on the Dask workers"
     assert ran_on <= set(dask_client.scheduler_info()["workers"])
