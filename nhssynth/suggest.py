@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -94,6 +95,17 @@ def _one_hot_groups(names: Sequence[str]) -> list[list[str]]:
     return out
 
 
+def _words(name: str) -> set[str]:
+    return {w for w in re.split(r"[^a-z0-9]+", name.lower()) if len(w) >= 2 and not w.isdigit()}
+
+
+def _related(a: str, b: str) -> bool:
+    """Whether two column names share a word (``bp_low``/``bp_high``, ``hba1c``/
+    ``hba1c_measured``) or one starts with the other."""
+    return bool(_words(a) & _words(b)) or a.lower().startswith(b.lower()) \
+        or b.lower().startswith(a.lower())
+
+
 def candidate_constraints(metadata: Metadata, *, types: Iterable[str] | None = None
                           ) -> list[Constraint]:
     """Every candidate rule the metadata allows, in a fixed order (no data is read).
@@ -101,13 +113,16 @@ def candidate_constraints(metadata: Metadata, *, types: Iterable[str] | None = N
     * ``positive``: each numeric column ``>= 0``;
     * ``one_hot``: each group of two or more boolean 0/1 columns sharing a name prefix
       (``eth_white``, ``eth_black``...);
+    * ``inequality``: each ordered pair of datetime columns (``high >= low``), and of numeric
+      columns;
     * ``missing_link``: each (nullable column, two-valued flag) pair, both polarities;
-    * ``inequality``: each ordered pair of datetime columns, then of numeric columns
-      (``high >= low``);
     * ``missing_when_missing``: each ordered pair of nullable columns.
 
-    Rules already declared in ``metadata.constraints`` are left out.  Identifier columns are
-    never used.
+    The order (which matters when ``max_candidates`` cuts the list): positivity, one-hot
+    groups and datetime orders first; then the pairs of columns whose names share a word
+    (``bp_low``/``bp_high``, ``hba1c``/``hba1c_measured``); then the other pairs, the three
+    kinds taking turns.  Rules already declared in ``metadata.constraints`` are left out.
+    Identifier columns are never used.
 
     Parameters
     ----------
@@ -123,23 +138,30 @@ def candidate_constraints(metadata: Metadata, *, types: Iterable[str] | None = N
     flags = [(c.name, _flag_values(c)) for c in cols if _flag_values(c) is not None]
     zero_one = [c.name for c in cols if _is_zero_one(c)]
 
-    out: list[Constraint] = []
+    first: list[Constraint] = []
     if "positive" in kinds:
-        out += [Positive(column=n) for n in numeric]
+        first += [Positive(column=n) for n in numeric]
     if "one_hot" in kinds:
-        out += [OneHot(columns=g) for g in _one_hot_groups(zero_one)]
-    if "missing_link" in kinds:
-        for value in nullable:
-            for flag, (yes, no) in flags:
-                if flag != value:
-                    out += [MissingLink(value=value, flag=flag, present=yes, absent=no),
-                            MissingLink(value=value, flag=flag, present=no, absent=yes)]
+        first += [OneHot(columns=g) for g in _one_hot_groups(zero_one)]
     if "inequality" in kinds:
-        for names in (dates, numeric):
-            out += [Inequality(low=a, high=b) for a in names for b in names if a != b]
+        first += [Inequality(low=a, high=b) for a in dates for b in dates if a != b]
+    pairs: dict[str, list[tuple[tuple[str, str], Constraint]]] = {}
+    if "inequality" in kinds:
+        pairs["inequality"] = [((a, b), Inequality(low=a, high=b))
+                               for a in numeric for b in numeric if a != b]
+    if "missing_link" in kinds:
+        pairs["missing_link"] = [
+            ((value, flag), MissingLink(value=value, flag=flag, present=p, absent=q))
+            for value in nullable for flag, (yes, no) in flags if flag != value
+            for p, q in ((yes, no), (no, yes))]
     if "missing_when_missing" in kinds:
-        out += [MissingWhenMissing(column=a, source=b) for a in nullable for b in nullable
-                if a != b]
+        pairs["missing_when_missing"] = [((a, b), MissingWhenMissing(column=a, source=b))
+                                         for a in nullable for b in nullable if a != b]
+    # pairs of columns whose names share a word come before the rest, then the kinds take
+    # turns, so that a cap keeps some of each (the order depends on the names only)
+    related = [c for kind in pairs for names, c in pairs[kind] if _related(*names)]
+    rest = [[c for names, c in pairs[kind] if not _related(*names)] for kind in pairs]
+    out = first + related + [c for turn in zip_longest(*rest) for c in turn if c is not None]
     declared = {_key(c) for c in metadata.constraints}
     return [c for c in out if _key(c) not in declared]
 

@@ -19,6 +19,7 @@ from .._version import __version__
 from ..datasets import load_example
 from ..exceptions import MetadataWarning, NhssynthError
 from ..metadata import Metadata
+from ..suggest import SUGGESTED_TYPES, suggest_constraints
 from . import commands
 from .commands import Console
 from .config import (OPTION_BY_KEY, OPTIONS, SECTIONS, UPSTREAM_ALIASES, ConfigError,
@@ -100,7 +101,18 @@ _COMMON = ("dataset", "data_dir", "metadata", "experiments_dir", "experiment_nam
 _METADATA = ("write a metadata YAML template from a data file, to review and declare",
              "Tools for the metadata YAML. Declared category lists and min/max are public and "
              "cost no privacy budget; undeclared ones are estimated from the rows under "
-             "differential privacy. 'template' writes one to start from.")
+             "differential privacy. 'template' writes one to start from; "
+             "'suggest-constraints' proposes rules to declare, from DP counts.")
+_SUGGEST = ("propose constraints to declare, from differentially private counts",
+            "Generate candidate rules from the metadata alone (b >= a for numeric and datetime "
+            "pairs, positive numbers, a flag that says whether a value is present, a column "
+            "missing whenever another is, one-hot groups of 0/1 columns sharing a name prefix), "
+            "then measure how many rows of DATA break each with one Gaussian mechanism "
+            "(--epsilon, separate from and adding to any model fitted on the same data). Rules "
+            "with no more violations than the noise are printed (or written with -o) as a "
+            "commented 'constraints:' YAML snippet to review and append to the metadata file. "
+            "Nothing is enforced until you declare it. DATA: a CSV/Parquet path, a NAME in "
+            "./data, or 'example'.")
 _TEMPLATE = ("write a metadata YAML template from a data file",
              "Read DATA (a CSV/Parquet path, a NAME in ./data as --dataset finds it, or 'example'), "
              "infer its metadata and write it as YAML with comments (default: "
@@ -218,6 +230,29 @@ def _add_metadata_parser(sub) -> None:
     t.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     t.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks and all library warnings")
+    g = actions.add_parser("suggest-constraints", help=_SUGGEST[0], description=_SUGGEST[1])
+    g.add_argument("data", metavar="DATA",
+                   help="data file (CSV/Parquet), a NAME in ./data, or 'example'")
+    g.add_argument("-m", "--metadata", metavar="META.yaml", default=None,
+                   help="the metadata YAML (default: inferred from DATA, whose schema is then "
+                        "read without DP; the bundled example uses its own)")
+    g.add_argument("--epsilon", metavar="EPS", type=float, default=1.0,
+                   help="privacy budget of the suggestions (default: %(default)s)")
+    g.add_argument("--delta", metavar="DELTA", type=float, default=None,
+                   help="default: min(1e-5, 0.1 / rows)")
+    g.add_argument("--types", metavar="TYPE", nargs="+", choices=SUGGESTED_TYPES, default=None,
+                   help="kinds of rule to propose (default: all); fewer candidates, less noise")
+    g.add_argument("--max-candidates", metavar="N", type=int, default=200,
+                   help="measure at most N candidates (default: %(default)s)")
+    g.add_argument("--seed", metavar="N", type=_non_negative_int, default=None,
+                   help="seed of the noise (reproducible suggestions)")
+    g.add_argument("-o", "--output", metavar="OUT.yaml", default=None,
+                   help="write the snippet here (default: print it)")
+    g.add_argument("--sep", metavar="SEP", default=None,
+                   help="CSV delimiter (default: sniffed among , ; tab |)")
+    g.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    g.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks and all library warnings")
     p.set_defaults(_metadata_actions=dict(actions.choices))
 
 
@@ -290,8 +325,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+def _run_suggest(args: argparse.Namespace) -> int:
+    """``nhssynth metadata suggest-constraints``: DP rule suggestions as a YAML snippet."""
+    debug = bool(getattr(args, "debug", False))
+    out = Path(args.output) if args.output else None
+    if out is not None and out.exists() and not out.is_dir() and not args.force:
+        raise FileExistsError(f"{str(out)!r} already exists; pass --force to overwrite it.")
+    if out is not None and out.is_dir():
+        raise IsADirectoryError(f"{str(out)!r} is a folder; give a file name for the snippet.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always" if debug else "ignore")
+        md = Metadata.from_yaml(args.metadata) if args.metadata else None
+        bundled = args.data == "example" and not Path("example").is_file()
+        if bundled:
+            df, declared = load_example(return_metadata=True)
+            md = md if md is not None else declared
+            source = "the bundled example"
+        else:
+            path = commands._find_dataset({"dataset": args.data, "data_dir": "data"})
+            df, source = commands._read_table(path, md, args.sep), str(path)
+        result = suggest_constraints(df, md, epsilon=args.epsilon, delta=args.delta,
+                                     types=args.types, max_candidates=args.max_candidates,
+                                     random_state=args.seed)
+    text = result.to_yaml()
+    head = (f"nhssynth metadata suggest-constraints: {len(result.suggested)} rule(s) suggested of "
+            f"{len(result.candidates)} candidates on {df.shape[0]} rows of {source} (noise sd "
+            f"{result.noise_sd:.3g} per count)")
+    if out is None:
+        print(text, end="", flush=True)
+        print(f"{head}\n  {result.statement}", file=sys.stderr, flush=True)
+        return 0
+    written = write_text(out, text)
+    print(f"{head}\n  wrote {written}: review it, then append the rules you know hold to the "
+          f"metadata file\n  {result.statement}", flush=True)
+    return 0
+
+
 def _run_metadata(args: argparse.Namespace) -> int:
     """``nhssynth metadata template``: infer the metadata of DATA, write it as a YAML template."""
+    if args.metadata_action == "suggest-constraints":
+        return _run_suggest(args)
     debug = bool(getattr(args, "debug", False))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always" if debug else "ignore")
