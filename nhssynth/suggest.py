@@ -23,17 +23,25 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from ._rng import spawn
-from .constraints import (Constraint, ConstraintPlan, Inequality, MissingLink,
-                          MissingWhenMissing, OneHot, Positive)
+from .constraints import (
+    Constraint,
+    ConstraintPlan,
+    Inequality,
+    MissingLink,
+    MissingWhenMissing,
+    OneHot,
+    Positive,
+)
 from .exceptions import MetadataError, PrivacyBudgetError
 from .metadata import Metadata, as_metadata
 from .privacy.accounting import zcdp_rho_for
@@ -41,10 +49,15 @@ from .privacy.budget import PrivacyBudget
 from .privacy.report import PrivacyReport
 from .privacy.secure import SecureRandom
 
-__all__ = ["CandidateRule", "Suggestions", "candidate_constraints", "suggest_constraints",
-           "SUGGESTED_TYPES"]
+__all__ = [
+    "SUGGESTED_TYPES",
+    "CandidateRule",
+    "Suggestions",
+    "candidate_constraints",
+    "suggest_constraints",
+]
 
-# the kinds of rule proposed, in the order the candidates are listed (and kept under the cap)
+# the kinds of rule proposed (candidate_constraints says in which order they are listed)
 SUGGESTED_TYPES = ("positive", "one_hot", "missing_link", "inequality", "missing_when_missing")
 _NUMERIC = ("continuous", "integer")
 _Z = 2.0  # noise standard deviations: "no more violations than noise" and the share's margin
@@ -240,8 +253,9 @@ class CandidateRule:
 
     @property
     def violation_share(self) -> float:
-        """Estimated share of the applicable rows that break the rule (from the noisy counts)."""
-        return max(self.noisy_violations, 0.0) / max(self.noisy_rows, 1.0)
+        """Estimated share of the applicable rows that break the rule (from the noisy counts,
+        clipped to [0, 1])."""
+        return min(max(self.noisy_violations, 0.0) / max(self.noisy_rows, 1.0), 1.0)
 
     @property
     def violation_share_upper(self) -> float:
@@ -336,10 +350,10 @@ class Suggestions:
             "# These rules looked true in noisy counts; they are NOT checked facts. Keep only the",
             "# rules you know hold (documentation, clinical knowledge): a declared rule is",
             "# enforced on every synthetic row, and fitting fails if a real row breaks it.",
-            f"# {len(self.candidates)} candidates measured (noise sd {self.noise_sd:.3g} per "
-            f"count): {counts['suggested']} suggested, {counts['violated']} violated, "
-            f"{counts['inconclusive']} inconclusive (too few rows for the noise: raise epsilon "
-            f"or ask for fewer types), {counts['conflict']} in conflict.",
+            (f"# {len(self.candidates)} candidates measured (noise sd {self.noise_sd:.3g} per "
+             f"count): {counts['suggested']} suggested, {counts['violated']} violated, "
+             f"{counts['inconclusive']} inconclusive (too few rows for the noise: raise epsilon "
+             f"or ask for fewer types), {counts['conflict']} in conflict."),
         ]
         if self.skipped:
             lines.append(f"# {len(self.skipped)} candidates not measured (over max_candidates).")

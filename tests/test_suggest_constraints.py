@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from nhssynth import Metadata
-from nhssynth.constraints import (Inequality, MissingLink, MissingWhenMissing, OneHot, Positive)
+from nhssynth.constraints import Inequality, MissingLink, MissingWhenMissing, OneHot, Positive
 from nhssynth.exceptions import MetadataError, PrivacyBudgetError
 from nhssynth.privacy.accounting import zcdp_epsilon, zcdp_rho
 from nhssynth.suggest import candidate_constraints, suggest_constraints
@@ -153,11 +153,11 @@ def test_cap_is_deterministic_and_reports_what_was_skipped(table):
 
 
 @pytest.mark.parametrize("kwargs, error, needle", [
-    (dict(epsilon=0), PrivacyBudgetError, "epsilon must be a positive"),
-    (dict(epsilon=-1), PrivacyBudgetError, "epsilon must be a positive"),
-    (dict(epsilon=1, delta=2.0), PrivacyBudgetError, "delta"),
-    (dict(epsilon=1, max_candidates=0), ValueError, "max_candidates"),
-    (dict(epsilon=1, types=["range"]), ValueError, "types"),
+    ({"epsilon": 0}, PrivacyBudgetError, "epsilon must be a positive"),
+    ({"epsilon": -1}, PrivacyBudgetError, "epsilon must be a positive"),
+    ({"epsilon": 1, "delta": 2.0}, PrivacyBudgetError, "delta"),
+    ({"epsilon": 1, "max_candidates": 0}, ValueError, "max_candidates"),
+    ({"epsilon": 1, "types": ["range"]}, ValueError, "types"),
 ])
 def test_bad_arguments(table, kwargs, error, needle):
     df, md = table
@@ -202,3 +202,13 @@ def test_cli_writes_a_snippet_the_metadata_file_accepts(tmp_path, capsys):
     rc, out, err = run_cli(tmp_path, "metadata", "suggest-constraints", "t.csv", "--epsilon",
                            "0", capsys=capsys)
     assert rc == 2 and "epsilon must be a positive" in err
+
+
+def test_secure_mode_draws_unseeded_noise(table):
+    df, md = table
+    s = suggest_constraints(df, md, epsilon=1, types=["positive"], random_state=0,
+                            secure_mode=True)
+    t = suggest_constraints(df, md, epsilon=1, types=["positive"], random_state=0,
+                            secure_mode=True)
+    assert [c.noisy_violations for c in s.candidates] != [c.noisy_violations for c in t.candidates]
+    assert all(0.0 <= c.violation_share <= 1.0 for c in s.candidates)
