@@ -16,6 +16,7 @@ from .metadata import ColumnMetadata, Metadata
 from .synthesizers import AIMSynthesizer, DPVAESynthesizer, MarginalSynthesizer
 from .pipeline import SynthesisPipeline, make_synthesis_pipeline
 from .sampling_io import sample_to_parquet
+from .suggest import suggest_constraints
 
 
 _logging.getLogger("nhssynth").addHandler(_logging.NullHandler())
@@ -35,5 +36,6 @@ __all__ = [
     "TableEncoder",
     "make_synthesis_pipeline",
     "sample_to_parquet",
+    "suggest_constraints",
     "__version__",
 ]
