@@ -36,8 +36,11 @@ class PrivacyBudgetError(NhssynthError, ValueError):
 
 
 class SamplingError(NhssynthError, RuntimeError):
-    """A draw could not return the rows asked for (constraints or conditions rejected too
-    many draws); the message says which rule rejected what share."""
+    """A draw could not return the rows asked for.
+
+    Constraints or conditions rejected too many draws; the message says which rule rejected
+    what share.
+    """
 
 
 # Alias, not a subclass: ``sklearn.utils.validation.check_is_fitted`` raises sklearn's class,

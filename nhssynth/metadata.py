@@ -508,8 +508,10 @@ class Metadata:
                          for c in self.columns], [copy.copy(c) for c in self.constraints])
 
     def select(self, names: Sequence[str]) -> "Metadata":
-        """Metadata restricted to ``names`` (in that order), with the constraints on those
-        columns only."""
+        """Metadata restricted to ``names`` (in that order).
+
+        Only the constraints on those columns are kept.
+        """
         keep = set(names)
         return Metadata([dataclasses.replace(self[n]) for n in names],
                         [copy.copy(c) for c in self.constraints if set(c.columns) <= keep])

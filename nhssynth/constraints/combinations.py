@@ -30,8 +30,9 @@ def _key(values) -> str:
 
 @dataclass
 class FixedCombinations(Constraint):
-    """Only some combinations of values of ``columns`` occur (codes that go together, a
-    pregnant patient is female).
+    """Only some combinations of the values of ``columns`` occur.
+
+    Codes that go together, a pregnant patient who is female.
 
     The generator learns the combination as *one* categorical column, so it can only sample
     combinations in its category set: the ``allowed`` list when declared (public, no budget),

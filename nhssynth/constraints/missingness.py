@@ -22,8 +22,9 @@ def _equals(series: pd.Series, value: Any) -> np.ndarray:
 
 @dataclass
 class MissingLink(Constraint):
-    """``value`` is present exactly when ``flag`` equals ``present`` (and ``flag`` equals
-    ``absent`` otherwise): a lab value and its ``*_measured`` flag.
+    """``value`` is present exactly when ``flag`` equals ``present``.
+
+    Otherwise ``flag`` equals ``absent``: a lab value and its ``*_measured`` flag.
 
     The generator does not learn ``flag``: it is derived from whether ``value`` was generated,
     so the two always agree.
@@ -99,8 +100,11 @@ class MissingLink(Constraint):
 
 @dataclass
 class MissingWhenMissing(Constraint):
-    """``column`` is missing whenever ``source`` is missing (a discharge date needs an admission
-    date).  Enforced on every sample by blanking ``column`` where ``source`` is missing."""
+    """``column`` is missing whenever ``source`` is missing.
+
+    A discharge date needs an admission date.  Enforced on every sample by blanking ``column``
+    where ``source`` is missing.
+    """
 
     type = "missing_when_missing"
     reparametrisable = True

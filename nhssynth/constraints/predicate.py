@@ -15,8 +15,9 @@ __all__ = ["RowPredicate"]
 
 @dataclass
 class RowPredicate(Constraint):
-    """Any rule written as a function of the table: ``predicate(frame)`` returns a boolean
-    array (``True`` where a row is valid).
+    """Any rule written as a function of the table, enforced by rejection.
+
+    ``predicate(frame)`` returns a boolean array (``True`` where a row is valid).
 
     It cannot be reparametrised, so sampled rows that break it are drawn again (a bounded
     number of rounds; a clear error says which share of draws it rejects).  It lives in Python

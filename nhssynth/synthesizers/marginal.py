@@ -342,8 +342,9 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
         return pd.DataFrame(out)
 
     def sample_remaining_columns(self, known: pd.DataFrame, *, random_state: Any = None) -> pd.DataFrame:
-        """Complete rows: keep the given columns of ``known`` and draw the others (columns
-        are independent here, so the others are drawn as in :meth:`sample`).
+        """Complete rows: keep the given columns of ``known`` and draw the others.
+
+        Columns are independent here, so the others are drawn as in :meth:`sample`.
 
         Parameters
         ----------
