@@ -169,3 +169,13 @@ def test_the_network_cannot_be_conditioned_on_given_rows(table):
                                random_state=0).fit(table.head(1000))
     with pytest.raises(NotImplementedError, match="AIMSynthesizer"):
         vae.sample_remaining_columns(table[["group"]].head(5))
+
+
+def test_a_condition_on_an_identifier_is_an_error():
+    df = pd.DataFrame({"patient_id": np.arange(300), "sex": np.resize(["F", "M"], 300)})
+    md = Metadata.from_dataframe(df).update("patient_id", kind="id")
+    est = MarginalSynthesizer(epsilon=None, metadata=md, random_state=0).fit(df)
+    with pytest.raises(MetadataError, match="identifier"):
+        est.sample(5, conditions={"patient_id": 3})
+    with pytest.raises(MetadataError, match="identifier"):
+        est.sample_remaining_columns(df[["patient_id"]].head(3))
