@@ -179,3 +179,22 @@ def test_a_condition_on_an_identifier_is_an_error():
         est.sample(5, conditions={"patient_id": 3})
     with pytest.raises(MetadataError, match="identifier"):
         est.sample_remaining_columns(df[["patient_id"]].head(3))
+
+
+@pytest.mark.parametrize("column, bounds", [("x", (44.0, 47.5)),
+                                            ("start", ("2021-03-10", "2021-05-20"))])
+def test_a_range_condition_draws_what_rejection_from_the_model_would(aim, column, bounds):
+    """Evidence on the bins that hold the range, then the exact check inside partly covered
+    bins: the same distribution as filtering a large unconditional draw."""
+    lo, hi = (pd.Timestamp(b) for b in bounds) if column == "start" else bounds
+    plain = aim.sample(200_000, random_state=5)
+    kept = plain[plain[column].between(lo, hi)]
+    out = aim.sample(20_000, random_state=6, conditions={column: bounds})
+    assert out[column].between(lo, hi).all()
+    for col, value in (("outcome", "yes"), ("group", "a")):
+        p, q = (kept[col] == value).mean(), (out[col] == value).mean()
+        se = np.sqrt(p * (1 - p) * (1 / len(kept) + 1 / len(out)))
+        assert abs(p - q) < 4 * se + 1e-3, (col, p, q)
+    other = "y" if column == "x" else "x"
+    assert abs(kept[other].mean() - out[other].mean()) < 4 * kept[other].std() * np.sqrt(
+        1 / len(kept) + 1 / len(out))
