@@ -306,3 +306,20 @@ def test_a_pipeline_refuses_constraints_it_cannot_enforce(table):
                                                     max_epochs=1))
     with pytest.raises(MetadataError, match="SynthesisPipeline cannot enforce"):
         pipe.fit(table)
+
+
+def test_conditions_and_known_values_on_members_of_a_group(table):
+    est = AIMSynthesizer(epsilon=None, allow_non_private=True, metadata=declared(table, RULES),
+                         random_state=0).fit(table)
+    drawn = []
+    original = est._draw
+    est._draw = lambda m, rs, narrow: drawn.append(m) or original(m, rs, narrow)
+    out = est.sample(1000, random_state=0, conditions={"pregnant": True, "arm_b": 1})
+    del est._draw
+    assert (out["pregnant"] & (out["sex"] == "F") & (out["arm_b"] == 1)).all()
+    assert sum(drawn) <= 2000        # the groups' joint columns are conditioned, not rejected
+    known = pd.DataFrame({"sex": ["M", "F"] * 100, "arm_c": [1] * 100 + [0] * 100})
+    filled = est.sample_remaining_columns(known, random_state=1)
+    pd.testing.assert_frame_equal(filled[["sex", "arm_c"]], known)
+    assert not filled.loc[filled["sex"] == "M", "pregnant"].any()
+    assert sum(violations(est, filled).values()) == 0

@@ -22,12 +22,14 @@ import numpy as np
 import pandas as pd
 
 from .._rng import spawn
-from ..constraints import Conditions, ConstraintPlan
+from ..constraints import Conditions, ConstraintPlan, FixedCombinations, OneHot
+from ..constraints.conditions import _Condition
 from ..encoders._base import all_missing
 from ..exceptions import MetadataError, SamplingError
 from ..metadata import Metadata, cast_series
 
 __all__ = ["fit_constraints", "draw_valid", "make_conditions", "to_learnt", "check_known", "fill_valid",
+           "joint_constraints", "joint_accepts",
            "MAX_ROUNDS"]
 
 # Rounds of a draw, and the most rows drawn in all per row returned: a condition met by one
@@ -61,14 +63,45 @@ def make_conditions(conditions: Any, plan: ConstraintPlan) -> Conditions | None:
     return out if out else None
 
 
+def joint_constraints(plan: ConstraintPlan) -> list:
+    """The reparametrised rules that learn a group of columns as one categorical column."""
+    return [c for c in plan.reparametrised_ if isinstance(c, (FixedCombinations, OneHot))]
+
+
+def joint_accepts(c, plan: ConstraintPlan, accepts: Callable[[str, pd.Series], np.ndarray],
+                  categories: list | None = None) -> tuple[list, np.ndarray]:
+    """The joint column's categories (or ``categories``) and which of them
+    ``accepts(column, values)`` keeps for every component column (the categories decoded
+    through the rule's reverse)."""
+    if categories is None:
+        categories = list(plan.columns_out_[c.joint_name].categories or [])
+    if not categories:
+        return categories, np.zeros(0, dtype=bool)
+    decoded = c.reverse(pd.DataFrame({c.joint_name: pd.Series(categories, dtype=object)}),
+                        plan.columns_in_)
+    ok = np.ones(len(categories), dtype=bool)
+    for name in c.columns:
+        ok &= accepts(name, decoded[name])
+    return categories, ok
+
+
 def narrowable(conditions: Conditions | None, plan: ConstraintPlan) -> Conditions | None:
-    """The conditions on columns the generator learns as they are (not reparametrised)."""
+    """The conditions a generator can condition on, in the columns it learns: those on columns
+    it learns as they are, and conditions on the members of a combination or one-hot group
+    as a membership condition on the joint column (the categories whose members meet them)."""
     if conditions is None:
         return None
     touched = set()
     for c in plan.reparametrised_:
         touched |= set(c.restructures) | set(c.adjusts)
     keep = [c for c in conditions.items if c.column not in touched]
+    for c in joint_constraints(plan):
+        if not set(c.columns) & set(conditions.columns):
+            continue
+        categories, ok = joint_accepts(
+            c, plan, lambda name, values: conditions.accepts(name, values, plan.columns_in_[name]))
+        keep.append(_Condition(c.joint_name, "in", tuple(np.asarray(categories, dtype=object)[ok]),
+                               "categorical"))
     if not keep:
         return None
     out = Conditions.__new__(Conditions)
@@ -172,8 +205,11 @@ def check_known(known: Any, plan: ConstraintPlan, who: str) -> pd.DataFrame:
             raise MetadataError(f"known column {name!r} is an identifier (kind: id), which is not "
                                 "modelled; drop it (ids are generated fresh).")
     touched = {}
+    joint = joint_constraints(plan)
     for c in plan.reparametrised_:
-        for name in set(c.restructures) | set(c.adjusts):
+        if any(c is j for j in joint):
+            continue  # members of a group: the generator is given the consistent groups
+        for name in c.restructures:
             touched[name] = c.describe()
     bad = [f"{n!r} ({touched[n]})" for n in known.columns if n in touched]
     if bad:
@@ -201,7 +237,14 @@ def fill_valid(draw_given: Callable[[pd.DataFrame, Any], pd.DataFrame], known: p
             if learnt[col].dtype != rows[col].dtype:
                 learnt[col] = learnt[col].astype(rows[col].dtype)
         batch = _finish(learnt, plan)
-        bad = np.zeros(len(batch), dtype=bool)
+        # a rule's reverse may rewrite a given column (a group member, a clipped value): such
+        # rows are drawn again
+        differs = np.zeros(len(batch), dtype=bool)
+        for col in known.columns:
+            a, b = batch[col].reset_index(drop=True), rows[col].reset_index(drop=True)
+            same = (a.astype(object).to_numpy() == b.astype(object).to_numpy()) | (a.isna() & b.isna()).to_numpy()
+            differs |= ~same
+        bad = differs.copy()
         for v in plan.violations(batch).values():
             bad |= v
         batch.index = todo

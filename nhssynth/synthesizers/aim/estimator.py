@@ -43,6 +43,7 @@ from ...exceptions import PrivacyBudgetError, SamplingError
 from ...privacy.accounting import zcdp_rho_for
 from ...privacy.report import PrivacyReport
 from .._base import BaseSynthesizer
+from .._constrained import joint_accepts, joint_constraints
 from ...calibration.graphical_model import (GraphicalModel, Measurement, estimate,
                                             junction_tree_cells)
 
@@ -237,23 +238,41 @@ class AIMSynthesizer(BaseSynthesizer):
         return self.bins_.decode(codes, rng["values"])
 
     def _draw_given(self, rows: pd.DataFrame, random_state: Any) -> pd.DataFrame:
-        """Rows of the learnt table, each drawn from the model given the codes of its known
-        values (one conditioned model per distinct combination of codes)."""
+        """Rows of the learnt table, each drawn from the model given its known values: one-hot
+        evidence on the codes of known columns, and on a combination or one-hot group's
+        column the groups consistent with the known members (one conditioned model per
+        distinct evidence)."""
         rng = spawn(random_state, ["codes", "values"])
         model = self.model_.model()
-        given = [j for j, b in enumerate(self.bins_.columns) if b.name in rows.columns]
-        if not given:
+        index = {b.name: j for j, b in enumerate(self.bins_.columns)}
+        given = [index[name] for name in rows.columns if name in index]
+        groups = [(index[c.joint_name], c) for c in joint_constraints(self.constraints_)
+                  if c.joint_name in index and set(c.columns) & set(rows.columns)]
+        if not given and not groups:
             return self.bins_.decode(model.sample(len(rows), rng["codes"]), rng["values"])
-        known = np.stack([self.bins_.columns[j].encode(rows[self.bins_.columns[j].name])
-                          for j in given], axis=1)
-        combos, inverse = np.unique(known, axis=0, return_inverse=True)
+        keys = [self.bins_.columns[j].encode(rows[self.bins_.columns[j].name]) for j in given]
+        for _, c in groups:
+            members = [m for m in c.columns if m in rows.columns]
+            keys.append(pd.factorize(pd.Series(list(zip(*(rows[m].astype(object)
+                                                           for m in members)))))[0])
+        key = np.stack(keys, axis=1) if keys else np.zeros((len(rows), 0), dtype=np.int64)
+        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
         codes = np.empty((len(rows), len(self.bins_.columns)), dtype=np.int64)
-        for g, combo in enumerate(combos):
+        for g, at in enumerate(first):
             idx = np.flatnonzero(inverse.ravel() == g)
-            evidence = {j: np.eye(self.bins_.columns[j].size)[c] for j, c in zip(given, combo)}
+            row = rows.iloc[at]
+            evidence = {j: np.eye(self.bins_.columns[j].size)[key[at, k]]
+                        for k, j in enumerate(given)}
+            for j, c in groups:
+                b = self.bins_.columns[j]
+                _, ok = joint_accepts(
+                    c, self.constraints_,
+                    lambda name, values: _equals(values, row[name]) if name in row.index
+                    else np.ones(len(values), dtype=bool), categories=list(b.labels))
+                evidence[j] = np.concatenate([ok, np.zeros(b.size - len(ok))]).astype(float)
             conditioned = model.condition(evidence)
             if conditioned is None:
-                raise SamplingError(self._impossible(model, given, combo, rows.iloc[idx[0]]))
+                raise SamplingError(self._impossible(model, given, key[at, :len(given)], row))
             codes[idx] = conditioned.sample(idx.size, rng["codes"])
         return self.bins_.decode(codes, rng["values"])
 
@@ -401,6 +420,13 @@ def _round_noise(rho: float) -> tuple[float, float]:
     sigma = math.sqrt(1.0 / (2.0 * (1.0 - _SELECT_SHARE) * rho))
     eps = math.sqrt(8.0 * _SELECT_SHARE * rho)
     return sigma, eps
+
+
+def _equals(values: pd.Series, value: Any) -> np.ndarray:
+    """Where ``values`` equal ``value`` (missing equals missing)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return values.isna().to_numpy()
+    return np.array([v == value for v in values.astype(object)], dtype=bool)
 
 
 class _AnyKind:

@@ -34,6 +34,7 @@ from .._constrained import to_learnt
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import VAENetwork
 from .sampling import decode_prior
+from .distributed import check_shards, train_vae_distributed
 from .training import DPSettings, train_vae
 
 logger = logging.getLogger("nhssynth")
@@ -124,6 +125,18 @@ class DPVAESynthesizer(BaseSynthesizer):
         Extra keyword arguments of the default :class:`~nhssynth.TableEncoder`.
     allow_non_private : bool, default=False
     device : str, default="cpu"
+    n_processes : int, default=1
+        Data-parallel DP-SGD over this many local processes (``torch.distributed``: gloo on
+        ``device="cpu"``, NCCL with one GPU per process on ``device="cuda"``).  Every process
+        draws the same Poisson batch over the whole table and clips the per-sample gradients of
+        its share of it; the clipped sums are added across processes and the noise is added
+        once, so ``epsilon_`` is the single-process one and the same seed gives the same weights
+        up to floating-point summation order.  Each process gets
+        ``torch.get_num_threads() // n_processes`` threads.  The workers are started with
+        "spawn": a script that fits with ``n_processes > 1`` needs an
+        ``if __name__ == "__main__":`` guard.  A worker that fails or dies fails the fit with
+        :class:`~nhssynth.synthesizers.vae.distributed.DistributedTrainingError`.  See
+        ``docs/scale.md`` for when it is faster.
     verbose : bool or int, default=False
         Progress bar over epochs.
     random_state : int, RandomState, Generator or None
@@ -173,6 +186,7 @@ class DPVAESynthesizer(BaseSynthesizer):
         "oversample": [Interval(Real, 1, None, closed="left")],
         "encoder_params": [dict, None],
         "device": [str],
+        "n_processes": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
     }
 
@@ -185,7 +199,7 @@ class DPVAESynthesizer(BaseSynthesizer):
                  pair_fraction: float = 0.2, max_pairs: int | None = None, calibrate: bool = True,
                  oversample: float = 10.0, metadata: Any = None,
                  encoder_params: dict | None = None, allow_non_private: bool = False,
-                 device: str = "cpu", verbose: bool | int = False,
+                 device: str = "cpu", n_processes: int = 1, verbose: bool | int = False,
                  random_state: Any = None) -> None:
         self.epsilon = epsilon
         self.delta = delta
@@ -210,6 +224,7 @@ class DPVAESynthesizer(BaseSynthesizer):
         self.encoder_params = encoder_params
         self.allow_non_private = allow_non_private
         self.device = device
+        self.n_processes = n_processes
         self.verbose = verbose
         self.random_state = random_state
 
@@ -239,11 +254,14 @@ class DPVAESynthesizer(BaseSynthesizer):
         """
         self._validate_params()
         self._check_hidden_dims()
+        self.__dict__.pop("network_", None)  # a fit that fails leaves no model behind
         rng = spawn(self.random_state, ["init", "batches", "train", "draws"])
         noise = SecureRandom() if self.secure_mode else spawn(self.random_state, ["noise"])["noise"]
         if output_spans is None and isinstance(X, pd.DataFrame) and self.metadata is not None:
             X = as_metadata(self.metadata, X).drop_incomplete_rows(X)  # n is what DP-SGD sees
         n = len(X)
+        if self.n_processes > 1 and n > 0:  # before any work: each process needs rows per batch
+            check_shards(self._resolve_batch_size(n), n, self.n_processes)
         budget = self._make_budget(max(n, 2), self.accountant)
         frame, Z = self._encode(X, output_spans, preprocessing_privacy, budget)
         self.batch_size_ = self._resolve_batch_size(n)
@@ -391,14 +409,20 @@ class DPVAESynthesizer(BaseSynthesizer):
             from tqdm.auto import tqdm  # optional progress bar: imported only when asked for
             bar = tqdm(total=self.max_epochs, desc="DPVAE", unit="epoch")
         threads = torch.get_num_threads()
+        settings = dict(epochs=self.max_epochs, batch_size=self.batch_size_,
+                        learning_rate=self.learning_rate, beta=self.beta,
+                        weight_decay=self.weight_decay, dp=dp)
+        generator = _torch_generator(int(rng["train"].integers(2**63)), self.device)
+        on_epoch = None if bar is None else _progress(bar)
         try:
-            history = train_vae(network, X_t, layout, epochs=self.max_epochs,
-                                batch_size=self.batch_size_, learning_rate=self.learning_rate,
-                                beta=self.beta, weight_decay=self.weight_decay,
-                                generator=_torch_generator(int(rng["train"].integers(2**63)),
-                                                           self.device),
-                                dp=dp, on_epoch=None if bar is None else _progress(bar),
-                                sampling_generator=batches)
+            if self.n_processes > 1:  # the same run, data-parallel (see .distributed)
+                history = train_vae_distributed(
+                    network, X_t, self.output_spans_, n_processes=self.n_processes,
+                    device=self.device, generator=generator, sampling_generator=batches,
+                    on_epoch=on_epoch, **settings)
+            else:
+                history = train_vae(network, X_t, layout, generator=generator,
+                                    on_epoch=on_epoch, sampling_generator=batches, **settings)
         finally:
             if bar is not None:
                 bar.close()

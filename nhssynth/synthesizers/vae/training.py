@@ -5,19 +5,31 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 import torch
 
 from ...privacy.accounting import compose_epsilon
-from ...privacy.dpsgd import (GaussianNoise, LinearRecorder, add_noise, ghost_clipped_gradients,
-                              poisson_batch_indices)
+from ...privacy.dpsgd import (GaussianNoise, LinearRecorder, add_noise, add_noise_sharded,
+                              ghost_clipped_gradients, poisson_batch_indices)
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import VAENetwork
 
 logger = logging.getLogger("nhssynth")
 
-__all__ = ["DPSettings", "train_vae", "vae_losses"]
+__all__ = ["DPSettings", "Communicator", "train_vae", "vae_losses"]
+
+
+class Communicator(Protocol):
+    """What data-parallel training needs from a process group (see
+    :mod:`nhssynth.synthesizers.vae.distributed`): this process's rank, the number of processes
+    and an in-place sum of a tensor over all of them."""
+
+    rank: int
+    world_size: int
+
+    def all_reduce(self, tensor: torch.Tensor) -> None:
+        ...
 
 
 @dataclass
@@ -34,10 +46,16 @@ class DPSettings:
 
 
 def vae_losses(network: VAENetwork, layout: SpanLayout, x: torch.Tensor, beta: float,
-               generator: torch.Generator, recorder: LinearRecorder | None = None):
-    """Per-row reconstruction and KL terms for a batch (reparameterised sample of z)."""
+               generator: torch.Generator, recorder: LinearRecorder | None = None,
+               eps: torch.Tensor | None = None):
+    """Per-row reconstruction and KL terms for a batch (reparameterised sample of z).
+
+    ``eps`` (standard normal, ``(len(x), latent_dim)``) is drawn from ``generator`` unless given
+    (data-parallel training draws it for the whole batch and passes each shard its rows).
+    """
     mu, logvar = network.encode(x, recorder)
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
     z = mu + torch.exp(0.5 * logvar) * eps
     out, raw_log_scale = network.decode(z, recorder)
     return reconstruction_loss(x, out, raw_log_scale, layout), kl_divergence(mu, logvar)
@@ -47,7 +65,8 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
               batch_size: int, learning_rate: float, beta: float, weight_decay: float,
               generator: torch.Generator, dp: DPSettings | None,
               on_epoch: Callable[[dict], None] | None = None,
-              sampling_generator: torch.Generator | None = None) -> list[dict]:
+              sampling_generator: torch.Generator | None = None,
+              comm: Communicator | None = None) -> list[dict]:
     """Train ``network`` in place on the encoded matrix ``X``; return per-epoch history.
 
     With ``dp``: every step draws a Poisson batch (each row with probability
@@ -59,6 +78,16 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
     ``generator`` (on the network's device) draws the reparameterisation and DP noise;
     ``sampling_generator`` (CPU; defaults to ``generator``) draws batches, so batches are the
     same on every device.
+
+    With ``comm`` (data parallel; every process calls this with the same arguments and the same
+    generator states): every rank draws the same batch over the whole table and the same
+    reparameterisation noise for it, and works on its shard of the batch (positions
+    ``rank, rank + world_size, ...``).  Under DP the clipped per-sample gradient sums of the
+    shards are summed across processes and the Gaussian noise is added once
+    (:func:`~nhssynth.privacy.dpsgd.add_noise_sharded`); without DP the shards' gradient sums
+    are summed and divided by the batch size.  Every rank then takes the same Adam step, so the
+    replicas stay identical and the result equals the single-process run up to the order of
+    floating-point sums.
     """
     sampler = sampling_generator if sampling_generator is not None else generator
     n = X.shape[0]
@@ -81,34 +110,46 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
         for step in range(steps_per_epoch):
             if dp is not None:
                 idx = poisson_batch_indices(n, dp.sample_rate, sampler)
-                xb = X[idx]
+                xb, eps = _shard(X, idx, network, generator, comm)
 
                 def loss_fn(recorder: LinearRecorder) -> torch.Tensor:
-                    rec, kl = vae_losses(network, layout, xb, beta, generator, recorder)
+                    rec, kl = vae_losses(network, layout, xb, beta, generator, recorder, eps)
                     loss_fn.parts = (rec.detach(), kl.detach())
                     return rec + beta * kl
 
                 grads, _, losses = ghost_clipped_gradients(loss_fn, dp.max_grad_norm)
-                if steps_done == 0 and len(idx):
+                if steps_done == 0 and len(xb):
                     missing = [p for p in params if p not in grads]
                     if missing:  # a parameter outside a recorded Linear would escape clipping
                         raise RuntimeError(f"{len(missing)} parameter(s) are not covered by ghost clipping")
-                add_noise(grads, params, dp.noise_multiplier, dp.max_grad_norm, expected_batch, noise)
-                if len(idx):
+                if comm is None:
+                    add_noise(grads, params, dp.noise_multiplier, dp.max_grad_norm, expected_batch,
+                              noise)
+                else:  # shards summed across processes, the noise added once (by rank 0)
+                    add_noise_sharded(grads, params, dp.noise_multiplier, dp.max_grad_norm,
+                                      expected_batch, noise, rank=comm.rank,
+                                      all_reduce=comm.all_reduce)
+                if len(xb):
                     rec, kl = loss_fn.parts
                     sums += torch.stack([losses.sum(), rec.sum(), kl.sum()]).double()
             else:
                 idx = perm[step * batch_size:(step + 1) * batch_size]
-                xb = X[idx]
+                xb, eps = _shard(X, idx, network, generator, comm)
                 optimizer.zero_grad(set_to_none=True)
-                rec, kl = vae_losses(network, layout, xb, beta, generator)
+                rec, kl = vae_losses(network, layout, xb, beta, generator, eps=eps)
                 loss = rec + beta * kl
-                loss.mean().backward()
+                if comm is None:
+                    loss.mean().backward()
+                else:  # the shards' sums, summed across processes: the mean over the batch
+                    (loss.sum() / max(len(idx), 1)).backward()
+                    _sum_gradients(params, comm)
                 sums += torch.stack([loss.sum(), rec.sum(), kl.sum()]).detach().double()
             optimizer.step()
             rows += len(idx)
             steps_done += 1
         denom = max(rows, 1)
+        if comm is not None:
+            comm.all_reduce(sums)
         sums = sums.cpu()
         record = {"epoch": epoch, "loss": sums[0].item() / denom,
                   "reconstruction": sums[1].item() / denom, "kl": sums[2].item() / denom,
@@ -125,3 +166,31 @@ def train_vae(network: VAENetwork, X: torch.Tensor, layout: SpanLayout, *, epoch
         if on_epoch is not None:
             on_epoch(record)
     return history
+
+
+def _shard(X: torch.Tensor, idx: torch.Tensor, network: VAENetwork, generator: torch.Generator,
+           comm: Communicator | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """This process's rows of the batch ``idx`` and their reparameterisation noise.
+
+    Single process: all rows, noise drawn later by :func:`vae_losses` (unchanged stream).
+    Data parallel: the noise is drawn for the whole batch -- the same draw as the
+    single-process run, on every rank -- and each rank keeps its shard's rows of it.
+    """
+    if comm is None:
+        return X[idx], None
+    dtype = next(network.parameters()).dtype
+    eps = torch.randn((len(idx), network.latent_dim), generator=generator, dtype=dtype,
+                      device=X.device)
+    part = slice(comm.rank, None, comm.world_size)
+    return X[idx[part]], eps[part]
+
+
+def _sum_gradients(params: list[torch.nn.Parameter], comm: Communicator) -> None:
+    """Sum every parameter's gradient across processes (one flat all-reduce)."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    comm.all_reduce(flat)
+    offset = 0
+    for p in params:
+        p.grad = flat[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()
