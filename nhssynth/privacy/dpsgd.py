@@ -24,7 +24,8 @@ from torch.nn import functional as F
 
 from .secure import SecureGaussian
 
-__all__ = ["LinearRecorder", "poisson_batch_indices", "ghost_clipped_gradients", "add_noise", "GaussianNoise"]
+__all__ = ["LinearRecorder", "poisson_batch_indices", "ghost_clipped_gradients", "add_noise",
+           "add_noise_sharded", "GaussianNoise"]
 
 
 class LinearRecorder:
@@ -137,3 +138,40 @@ def add_noise(grads: dict[nn.Parameter, torch.Tensor], params: Iterable[nn.Param
         if std > 0:
             g = g + noise(p.shape, std, p.dtype, p.device)
         p.grad = g / expected_batch_size
+
+
+def add_noise_sharded(grads: dict[nn.Parameter, torch.Tensor], params: Iterable[nn.Parameter],
+                      noise_multiplier: float, max_grad_norm: float, expected_batch_size: float,
+                      noise: GaussianNoise, *, rank: int,
+                      all_reduce: Callable[[torch.Tensor], None]) -> None:
+    """:func:`add_noise` for data-parallel DP-SGD: ``grads`` is this process's share of the
+    clipped sum (its shard of the Poisson batch).
+
+    Rank 0 alone adds ``N(0, (sigma C)^2)`` to its share, ``all_reduce`` sums the shares in
+    place (one flat vector), and every rank writes the same
+    ``(clipped_sum + noise) / expected_batch_size`` into ``param.grad``: the noise enters the
+    sum exactly once, whatever the number of processes, so the accountant's analysis is that of
+    the single-process run.  The other ranks still draw (and discard) the same noise from their
+    copy of the seeded generator so that every rank's stream stays in step with rank 0's (the
+    reparameterisation noise of the next step must agree); in secure mode the noise comes from
+    rank 0's CSPRNG only.
+    """
+    params = list(params)
+    std = noise_multiplier * max_grad_norm
+    parts = []
+    for p in params:
+        g = grads.get(p)
+        if g is None:
+            g = torch.zeros_like(p)
+        if std > 0 and (rank == 0 or not noise.secure):
+            z = noise(p.shape, std, p.dtype, p.device)
+            if rank == 0:
+                g = g + z
+        parts.append(g.reshape(-1))
+    flat = torch.cat(parts) if parts else torch.zeros(0)
+    all_reduce(flat)
+    flat = flat / expected_batch_size
+    offset = 0
+    for p in params:
+        p.grad = flat[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()
