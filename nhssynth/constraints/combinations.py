@@ -95,12 +95,26 @@ class FixedCombinations(Constraint):
         return pd.Series([_key(vals) for vals in zip(*cols)], index=frame.index, dtype=object)
 
     def violations(self, frame: pd.DataFrame, columns=None) -> np.ndarray:
+        """Rows whose combination is not allowed (rows missing every value of the group are
+        not checked).  Without ``allowed`` the rule has no list
+        to check against (its combinations are those a generator released under DP, enforced
+        by construction): no row is flagged; :meth:`with_reference` makes a checkable copy
+        from a reference table."""
         allowed = self._allowed_keys()
         if allowed is None:
-            allowed = getattr(self, "_seen", None)
-        if allowed is None:
             return np.zeros(len(frame), dtype=bool)
-        return ~self._keys(frame).isin(allowed).to_numpy()
+        # a row with no value in the group states no combination (a group withheld because
+        # too few rows support any combination under DP is generated as missing)
+        empty = frame[list(self.columns)].isna().all(axis=1).to_numpy()
+        return ~self._keys(frame).isin(allowed).to_numpy() & ~empty
+
+    def with_reference(self, frame: pd.DataFrame) -> "FixedCombinations":
+        """A copy whose ``allowed`` list is the combinations in ``frame`` (for evaluation
+        against the real table; never used to fit)."""
+        if self.allowed is not None:
+            return self
+        keys = sorted(set(self._keys(frame)))
+        return FixedCombinations(self.columns, [json.loads(k) for k in keys])
 
     def _allowed_keys(self) -> list[str] | None:
         return None if self.allowed is None else [_key(c) for c in self.allowed]

@@ -109,6 +109,15 @@ class ConstraintPlan:
                     "to share).")
         self.reparametrised_, self.rejected_ = self._choose()
         self.order_ = self._order(self.reparametrised_)
+        for c in self.rejected_:
+            if isinstance(c, FixedCombinations) and c.allowed is None:
+                # its allowed set would be the combinations released under DP with its own
+                # joint column, which it cannot have here: checking it would need the real set
+                raise MetadataError(
+                    f"constraint {c.describe()!r} shares a column with another rule that "
+                    "restructures it, so it cannot be learnt as one column; declare its "
+                    "'allowed' combinations (then it is enforced by rejection) or merge the "
+                    "two rules.")
         self.columns_out_ = self._transformed_columns(frame)
         return self
 

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from ..constraints import FixedCombinations
 from ..metadata import Metadata
 from ..synthesizers.marginal import MarginalSynthesizer
 from ._encoding import check_frames, resolve_metadata
@@ -313,8 +314,8 @@ def evaluate(estimator_or_synthetic: Any, real: pd.DataFrame, holdout: pd.DataFr
         table["holdout"] = np.nan
     if md.constraints:
         frames = {"value": synthetic, "baseline": fake if baseline else None, "holdout": holdout}
-        shares = {k: _violation_shares(md, f) for k, f in frames.items() if f is not None}
-        details["constraints"] = {"real": _violation_shares(md, real), **shares}
+        shares = {k: _violation_shares(md, f, real) for k, f in frames.items() if f is not None}
+        details["constraints"] = {"real": _violation_shares(md, real, real), **shares}
         extra = pd.DataFrame([("constraints", "violation_share", rule,
                                *(shares.get(k, {}).get(rule, np.nan)
                                  for k in ("value", "baseline", "holdout")))
@@ -345,13 +346,15 @@ def evaluate(estimator_or_synthetic: Any, real: pd.DataFrame, holdout: pd.DataFr
                             holdout=holdout)
 
 
-def _violation_shares(md: Metadata, frame: pd.DataFrame) -> dict[str, float]:
+def _violation_shares(md: Metadata, frame: pd.DataFrame, real: pd.DataFrame) -> dict[str, float]:
     """Per declared constraint (its description), the share of ``frame``'s rows breaking it,
-    and ``"any"``: the share breaking at least one."""
+    and ``"any"``: the share breaking at least one.  A ``fixed_combinations`` rule without an
+    ``allowed`` list is checked against the combinations in ``real``."""
     columns = {c.name: c for c in md.columns}
     out, anybad = {}, np.zeros(len(frame), dtype=bool)
     for c in md.constraints:
-        bad = np.asarray(c.violations(frame, columns), dtype=bool)
+        rule = c.with_reference(real) if isinstance(c, FixedCombinations) else c
+        bad = np.asarray(rule.violations(frame, columns), dtype=bool)
         out[c.describe()] = float(bad.mean()) if len(frame) else 0.0
         anybad |= bad
     out["any"] = float(anybad.mean()) if len(frame) else 0.0
