@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,56 @@ def _key(values) -> str:
     return json.dumps([_plain(v) for v in values], separators=(",", ":"))
 
 
+class _ColumnGroup(Constraint):
+    """A rule over a group of columns, learnt as one categorical column (``joint_name``)."""
+
+    reparametrisable = True
+    _prefix: ClassVar[str] = "__group__"
+    _kinds: ClassVar[tuple[str, ...]] = _DISCRETE
+    _what: ClassVar[str] = "a group"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.columns_)
+
+    @property
+    def restructures(self) -> tuple[str, ...]:
+        return self.columns
+
+    @property
+    def joint_name(self) -> str:
+        return self._prefix + "__".join(self.columns)
+
+    def describe(self) -> str:
+        return f"{self.type}: {', '.join(self.columns)}"
+
+    def check(self, columns: Mapping[str, Any]) -> None:
+        if len(self.columns) < 2 or len(set(self.columns)) != len(self.columns):
+            raise MetadataError(f"constraint {self.describe()!r}: name two or more distinct "
+                                "columns.")
+        super().check(columns)
+        self._require_kinds(columns, self.columns, self._kinds, self._what)
+
+    def _joint_columns(self, columns: Mapping[str, Any], categories: list | None,
+                       declared: bool) -> dict[str, Any]:
+        """The group's columns dropped, and the joint column's metadata."""
+        joint = dataclasses.replace(
+            columns[self.columns[0]], name=self.joint_name, kind="categorical", dtype="object",
+            nullable=False, categories=categories, ordered=False, min=None, max=None,
+            decimals=None, datetime_format=None, timezone=None, missing="augment",
+            impute_value=None, domain="declared" if declared else "data")
+        out: dict[str, Any] = {c: None for c in self.columns}
+        out[self.joint_name] = joint
+        return out
+
+    def _replace(self, frame: pd.DataFrame, values) -> pd.DataFrame:
+        out = frame.drop(columns=list(self.columns))
+        out[self.joint_name] = values
+        return out
+
+
 @dataclass
-class FixedCombinations(Constraint):
+class FixedCombinations(_ColumnGroup):
     """Only some combinations of the values of ``columns`` occur.
 
     Codes that go together, a pregnant patient who is female.
@@ -49,7 +97,8 @@ class FixedCombinations(Constraint):
     """
 
     type = "fixed_combinations"
-    reparametrisable = True
+    _prefix = "__combination__"
+    _what = "fixed combinations"
 
     columns_: list = field(metadata={"yaml": "columns"})
     allowed: list | None = None
@@ -59,27 +108,8 @@ class FixedCombinations(Constraint):
         self.columns_ = list(columns)
         self.allowed = None if allowed is None else [list(c) for c in allowed]
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(self.columns_)
-
-    @property
-    def restructures(self) -> tuple[str, ...]:
-        return self.columns
-
-    @property
-    def joint_name(self) -> str:
-        return "__combination__" + "__".join(self.columns)
-
-    def describe(self) -> str:
-        return f"fixed_combinations: {', '.join(self.columns)}"
-
     def check(self, columns: Mapping[str, Any]) -> None:
-        if len(self.columns) < 2 or len(set(self.columns)) != len(self.columns):
-            raise MetadataError(f"constraint {self.describe()!r}: name two or more distinct "
-                                "columns.")
         super().check(columns)
-        self._require_kinds(columns, self.columns, _DISCRETE, "fixed combinations")
         if self.allowed is not None:
             if not self.allowed:
                 raise MetadataError(f"constraint {self.describe()!r}: 'allowed' is empty; no row "
@@ -123,22 +153,11 @@ class FixedCombinations(Constraint):
         return self
 
     def transformed_columns(self, columns: Mapping[str, Any]) -> dict[str, Any]:
-        first = columns[self.columns[0]]
         allowed = self._allowed_keys()
-        joint = dataclasses.replace(
-            first, name=self.joint_name, kind="categorical", dtype="object", nullable=False,
-            categories=allowed, ordered=False, min=None, max=None, decimals=None,
-            datetime_format=None, timezone=None, missing="augment", impute_value=None,
-            domain="declared" if allowed is not None else "data")
-        out: dict[str, Any] = {c: None for c in self.columns}
-        out[self.joint_name] = joint
-        return out
+        return self._joint_columns(columns, allowed, declared=allowed is not None)
 
     def transform(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
-        keys = self._keys(frame)
-        out = frame.drop(columns=list(self.columns))
-        out[self.joint_name] = keys.to_numpy()
-        return out
+        return self._replace(frame, self._keys(frame).to_numpy())
 
     def transformed_categories(self, frame: pd.DataFrame) -> list[str]:
         """The combinations seen in ``frame`` (for inferred metadata, ``domain: data``: the
@@ -159,7 +178,7 @@ class FixedCombinations(Constraint):
 
 
 @dataclass
-class OneHot(Constraint):
+class OneHot(_ColumnGroup):
     """Exactly one of ``columns`` is 1 (``True``) in every row; the others are 0 (``False``).
 
     The generator learns which column is set, as one categorical column whose categories are
@@ -167,34 +186,14 @@ class OneHot(Constraint):
     """
 
     type = "one_hot"
-    reparametrisable = True
+    _prefix = "__one_hot__"
+    _kinds = ("boolean", "integer")
+    _what = "a one-hot group"
 
     columns_: list = field(default_factory=list)
 
     def __init__(self, columns) -> None:
         self.columns_ = list(columns)
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(self.columns_)
-
-    @property
-    def restructures(self) -> tuple[str, ...]:
-        return self.columns
-
-    @property
-    def joint_name(self) -> str:
-        return "__one_hot__" + "__".join(self.columns)
-
-    def describe(self) -> str:
-        return f"one_hot: {', '.join(self.columns)}"
-
-    def check(self, columns: Mapping[str, Any]) -> None:
-        if len(self.columns) < 2 or len(set(self.columns)) != len(self.columns):
-            raise MetadataError(f"constraint {self.describe()!r}: name two or more distinct "
-                                "columns.")
-        super().check(columns)
-        self._require_kinds(columns, self.columns, ("boolean", "integer"), "a one-hot group")
 
     def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
         return np.column_stack([pd.to_numeric(frame[c].astype(object), errors="coerce")
@@ -207,21 +206,12 @@ class OneHot(Constraint):
         return ~ok
 
     def transformed_columns(self, columns: Mapping[str, Any]) -> dict[str, Any]:
-        first = columns[self.columns[0]]
-        joint = dataclasses.replace(
-            first, name=self.joint_name, kind="categorical", dtype="object", nullable=False,
-            categories=list(self.columns), ordered=False, min=None, max=None, decimals=None,
-            datetime_format=None, timezone=None, missing="augment", impute_value=None,
-            domain="declared")
-        out: dict[str, Any] = {c: None for c in self.columns}
-        out[self.joint_name] = joint
-        return out
+        # the categories are the column names: public, no budget
+        return self._joint_columns(columns, list(self.columns), declared=True)
 
     def transform(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
-        which = np.asarray(self.columns, dtype=object)[np.argmax(self._matrix(frame), axis=1)]
-        out = frame.drop(columns=list(self.columns))
-        out[self.joint_name] = which
-        return out
+        return self._replace(frame, np.asarray(self.columns, dtype=object)[
+            np.argmax(self._matrix(frame), axis=1)])
 
     def reverse(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
         out = frame.copy()
