@@ -163,3 +163,14 @@ def test_a_worker_that_dies_or_raises_fails_the_fit_without_a_model(monkeypatch,
     with pytest.raises(NotFittedError):
         model.sample(5)
     assert multiprocessing.active_children() == []  # the surviving worker was stopped
+
+
+def test_secure_mode_across_processes_trains_as_well_within_seed_noise(single_and_two):
+    """Secure noise is not reproducible, so no weights to compare: the same epsilon, and the
+    loss ends where the seeded single-process fit's does (seed noise: +-10% here)."""
+    df, one, _ = single_and_two
+    secure = _model(secure_mode=True, n_processes=2).fit(df)
+    assert secure.epsilon_ == one.epsilon_
+    final, reference = secure.history_[-1]["loss"], one.history_[-1]["loss"]
+    assert 0.67 * reference < final < 1.5 * reference
+    assert final < 0.5 * secure.history_[0]["loss"]  # it learnt
