@@ -240,8 +240,8 @@ def train_vae_distributed(network: VAENetwork, X: torch.Tensor, spans: Sequence[
                 if kind == "error":
                     errors.setdefault(rank, body)
             raise _failure(exitcodes, errors)
-        for p in processes:
-            p.join(timeout_s)
+        for p in processes:  # they only leave the group now; the model is complete
+            p.join(_STOP_GRACE_S * 12)
     finally:
         _stop(processes)
         results.close()
