@@ -13,7 +13,8 @@ prints:
 * that epsilon is identical and how far the weights are from the single-process ones.
 
 Run (2 idle cores at least): ``OMP_NUM_THREADS=1 python benchmarks/bench_distributed.py
-[--rows 5000] [--epochs 10] [--processes 2] [--repeats 2] [--json out.json]``.
+[--rows 5000] [--epochs 10] [--batch-size 1024] [--hidden 128] [--processes 2] [--repeats 2]
+[--json out.json]``.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from nhssynth.datasets import load_example
 def _fit(df, md, args, n_processes):
     model = DPVAESynthesizer(epsilon=3.0, max_epochs=args.epochs, batch_size=args.batch_size,
                              calibrate=False, metadata=md, random_state=0,
-                             n_processes=n_processes)
+                             hidden_dims=args.hidden, n_processes=n_processes)
     t0 = time.perf_counter()
     model.fit(df)
     wall = time.perf_counter() - t0
@@ -52,6 +53,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--hidden", type=lambda v: tuple(int(h) for h in v.split(",")),
+                        default=(128,), help="hidden widths, e.g. 256,256 (default 128)")
     parser.add_argument("--repeats", type=int, default=2, help="fits per setting; the fastest "
                         "training is kept (the machine may be shared)")
     parser.add_argument("--json", default=None)
@@ -76,7 +79,8 @@ def main() -> None:
     diff = max((models[args.processes].network_.state_dict()[name] - w).abs().max().item()
                for name, w in models[1].network_.state_dict().items())
     summary = {"rows": len(df), "columns": df.shape[1], "epochs": args.epochs,
-               "batch_size": args.batch_size, "threads_per_process": 1,
+               "batch_size": args.batch_size, "hidden_dims": list(args.hidden),
+               "threads_per_process": 1,
                "speedup_training": many["rows_per_s"] / one["rows_per_s"],
                "speedup_training_after_epoch_1": many["rows_per_s_after_epoch_1"]
                / one["rows_per_s_after_epoch_1"],
