@@ -166,9 +166,9 @@ class FixedCombinations(_ColumnGroup):
 
     def reverse(self, frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
         out = frame.copy()
-        keys = out.pop(self.joint_name).to_numpy()
-        decoded = {k: json.loads(k) if isinstance(k, str) else [None] * len(self.columns)
-                   for k in pd.unique(keys)}
+        # a missing joint value (a withheld group) decodes to a missing value in every column
+        keys = out.pop(self.joint_name).astype(object).where(lambda k: k.notna(), "").to_numpy()
+        decoded = {k: json.loads(k) if k else [None] * len(self.columns) for k in set(keys)}
         rows = [decoded[k] for k in keys]
         for j, name in enumerate(self.columns):
             vals = np.empty(len(rows), dtype=object)
