@@ -10,7 +10,11 @@ prints:
   the worker start-up excluded), and its ratio k / 1;
 * the wall time of the whole ``fit`` (encoding, the workers' start-up -- each imports torch and
   nhssynth -- and training);
-* that epsilon is identical and how far the weights are from the single-process ones.
+* that epsilon is identical and how far the weights are from the single-process ones;
+* the work of one rank, measured in this process on one thread: the training loop of rank 0 of
+  ``k`` with an all-reduce that does nothing, against the single-process loop.  Their ratio is
+  the speed-up ``k`` idle cores would give if communication were free -- an upper bound that a
+  shared machine cannot distort the way it distorts the wall-clock ratio.
 
 Run (2 idle cores at least): ``OMP_NUM_THREADS=1 python benchmarks/bench_distributed.py
 [--rows 5000] [--epochs 10] [--batch-size 1024] [--hidden 128] [--processes 2] [--repeats 2]
@@ -28,6 +32,34 @@ import torch
 
 from nhssynth import DPVAESynthesizer
 from nhssynth.datasets import load_example
+from nhssynth.synthesizers.vae.losses import SpanLayout
+from nhssynth.synthesizers.vae.networks import VAENetwork
+from nhssynth.synthesizers.vae.training import DPSettings, train_vae
+
+
+class _NoComm:
+    """Rank 0 of ``world_size`` with an all-reduce that does nothing: one rank's work alone."""
+
+    def __init__(self, world_size: int) -> None:
+        self.rank, self.world_size = 0, world_size
+
+    def all_reduce(self, tensor) -> None:
+        pass
+
+
+def _loop_seconds_per_step(model, Z, args, comm) -> float:
+    layout = SpanLayout(model.output_spans_, Z.shape[1])
+    net = VAENetwork(**model.network_.config)
+    net.reset_parameters(torch.Generator().manual_seed(0))
+    dp = DPSettings(model.noise_multiplier_, float(model.max_grad_norm), model.sample_rate_,
+                    model.delta_, "rdp")
+    history = train_vae(net, Z, layout, epochs=args.epochs, batch_size=args.batch_size,
+                        learning_rate=model.learning_rate, beta=model.beta, weight_decay=0.0,
+                        generator=torch.Generator().manual_seed(1), dp=dp,
+                        sampling_generator=torch.Generator().manual_seed(2), comm=comm)
+    later = history[1:] or history
+    return sum(h["seconds"] for h in later) / (later[-1]["steps"] - later[0]["steps"]
+                                                + round(1 / model.sample_rate_))
 
 
 def _fit(df, md, args, n_processes):
@@ -78,6 +110,12 @@ def main() -> None:
     one, many = results
     diff = max((models[args.processes].network_.state_dict()[name] - w).abs().max().item()
                for name, w in models[1].network_.state_dict().items())
+    Z = torch.from_numpy(models[1].encoder_.transform(df)).float()
+    per_step_one = _loop_seconds_per_step(models[1], Z, args, None)
+    per_step_rank = _loop_seconds_per_step(models[1], Z, args, _NoComm(args.processes))
+    print(f"one rank's work (one thread, no communication): {1000 * per_step_rank:.1f} ms/step "
+          f"vs {1000 * per_step_one:.1f} ms/step in one process: at most "
+          f"{per_step_one / per_step_rank:.2f}x on {args.processes} idle cores")
     summary = {"rows": len(df), "columns": df.shape[1], "epochs": args.epochs,
                "batch_size": args.batch_size, "hidden_dims": list(args.hidden),
                "threads_per_process": 1,
@@ -86,7 +124,10 @@ def main() -> None:
                / one["rows_per_s_after_epoch_1"],
                "speedup_fit": one["fit_seconds"] / many["fit_seconds"],
                "same_epsilon": one["epsilon"] == many["epsilon"],
-               "max_weight_difference": diff, "cpu_count": os.cpu_count(), "runs": results}
+               "max_weight_difference": diff,
+               "loop_ms_per_step_one_process": 1000 * per_step_one,
+               "loop_ms_per_step_one_rank_no_communication": 1000 * per_step_rank,
+               "speedup_bound_idle_cores": per_step_one / per_step_rank, "cpu_count": os.cpu_count(), "runs": results}
     print(f"speed-up 1 -> {args.processes} processes: training {summary['speedup_training']:.2f}x "
           f"({summary['speedup_training_after_epoch_1']:.2f}x after epoch 1), "
           f"whole fit {summary['speedup_fit']:.2f}x; same epsilon: {summary['same_epsilon']}; "
