@@ -67,6 +67,8 @@ _CATEGORY_SHARE = 0.02
 _RELEASE_CONFIDENCE = 3.1  # standard deviations: P(a target category is missed) ~ 1e-3
 _BOUNDS_SHARE = 0.25  # of the domain budget (after categories), at most, for the bounds
 _MAX_CATEGORY_SHARE = 0.6  # of the domain budget, at most, for the categorical thresholds
+_SMALL_RATIO = 16.0  # rows per noise standard deviation of the range search below which ...
+_SMALL_BOUNDS_SHARE = 0.65  # ... the range search gets this share of what is left
 _N_BINS = 64
 
 
@@ -231,6 +233,7 @@ class _Plan:
     sigma_bounds: float  # power-of-two bins of numeric columns without bounds (stage A)
     sigma_histograms: float  # each of stages B and C (numeric histograms)
     delta_share: float  # per undeclared categorical column: chance a unique value is released
+    small: bool = False  # a small table (see _SMALL_RATIO): coarser histograms
 
 
 def _plan(metadata: Metadata, n: int, rho: float, delta_threshold: float,
@@ -254,14 +257,21 @@ def _plan(metadata: Metadata, n: int, rho: float, delta_threshold: float,
     # bounds need an octave holding ~5% of the rows to clear the noise: sigma about n / 60,
     # at most _BOUNDS_SHARE of what is left
     sigma_bounds_need = max(n / 60.0, 1.0)
-    rho_bounds = min(len(bounded) / (2 * sigma_bounds_need ** 2), _BOUNDS_SHARE * rest) \
+    share, small = _BOUNDS_SHARE, False
+    if bounded and n < _SMALL_RATIO * math.sqrt(len(bounded) / (2 * _BOUNDS_SHARE * rest)):
+        # a small table: at the usual share even a column whose rows all fall in one
+        # power-of-two bin would barely clear the noise of the range search, and a column
+        # without a range is withheld whatever its histogram's budget; the range search gets
+        # more (a coarse but sane histogram beats a withheld column)
+        share, small = _SMALL_BOUNDS_SHARE, True
+    rho_bounds = min(len(bounded) / (2 * sigma_bounds_need ** 2), share * rest) \
         if bounded else 0.0
     # stage A's known categories and stages B + C share the rest equally per release
     n_rest = len(known) + 2 * len(hist)
     per_release = (rest - rho_bounds) / n_rest if n_rest else 0.0
     sigma_b = math.sqrt(len(bounded) / (2 * rho_bounds)) if bounded else math.inf
     sigma_r = math.sqrt(1.0 / (2 * per_release)) if n_rest else math.inf
-    return _Plan(sigma_c, sigma_r, sigma_b, sigma_r, delta_share)
+    return _Plan(sigma_c, sigma_r, sigma_b, sigma_r, delta_share, small)
 
 
 # --------------------------------------------------------------------------------------------
@@ -329,7 +339,10 @@ def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
             # a positive column whose next power-of-two bin down holds more than noise has a
             # thin tail towards zero the search could not follow (urine output 1..512 ml below
             # a bulk in the thousands): its histograms then start at 0 (post-processing)
-            if lo > 0 and found[0] > 0 and noisy[found[0] - 1] > plan.sigma_bounds:
+            # (small tables: at 3 standard deviations, since a one-sigma test passes noise in
+            # one column of six, and a range stretched to 0 spreads years 1959-2009 over 0-2048)
+            if lo > 0 and found[0] > 0 and \
+                    noisy[found[0] - 1] > plan.sigma_bounds * (_SMALL_ZERO_TAIL if plan.small else 1.0):
                 lo = 0.0
             coarse[col.name] = (lo, hi)
     if stage_a:
@@ -342,7 +355,8 @@ def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
     hist_cols = [c for c in metadata if c.kind in ("continuous", "integer")
                  or (c.kind == "datetime" and not c.has_declared_bounds)]
     if hist_cols:
-        _release_histograms(df, hist_cols, coarse, plan.sigma_histograms, n_bins, rng, out, totals)
+        _release_histograms(df, hist_cols, coarse, plan.sigma_histograms, n_bins, rng, out, totals,
+                            small=plan.small)
         out.spends.append(_spend("histograms", f"Gaussian noisy {n_bins}-bin histograms of each "
                                  "numeric column between its bounds, twice (zoomed onto the "
                                  "occupied range where that helps)",
@@ -448,7 +462,7 @@ def _release_known_categories(col: ColumnMetadata, s: pd.Series, sigma: float, r
 
 
 def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
-                        totals: list[float]) -> None:
+                        totals: list[float], small: bool = False) -> None:
     """Stages B and C for ``cols``; writes a ColumnDomain per column into ``out``.
 
     Stage B counts each column's rows in bins over its range and, beyond a range found under
@@ -518,11 +532,15 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             inner_occupied = inner > tau / math.sqrt(2.0)
             inner_edges, bin_sigma = edges, sigma
         else:
-            edges_c = histogram_edges(*zoomed, bins_per_column, step=step)
+            edges_c = histogram_edges(*zoomed, bins_per_column * (_SMALL_ZOOM_BINS if small else 1),
+                                      step=step)
             noisy_c = _noisy_counts(values, edges_c, n_missing, s2, rng)
             # rows beyond the zoomed range but inside the first range: stage C's outer counts
-            # less what the tail octaves hold
-            beyond = (noisy_c[0] - float(low.sum()), noisy_c[-2] - float(high.sum()))
+            # less what the tail octaves that clear the noise hold (the sum of all twelve a
+            # side would add their noise: on a small table, hundreds of rows that no bin held,
+            # spread onto an empty bin far from the data)
+            beyond = (noisy_c[0] - float(low[low > tau_tail].sum()),
+                      noisy_c[-2] - float(high[high > tau_tail].sum()))
             (e_lo, c_lo, o_lo), (e_hi, c_hi, o_hi) = spread_beyond(edges, inner, edges_c, beyond, tau)
             # the first histogram's bins below the zoomed range, the zoomed bins, those above
             inner_edges = np.concatenate([e_lo[:-1], edges_c, e_hi[1:]])
@@ -533,9 +551,12 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
         hist_edges = np.concatenate([below, inner_edges, above])
         noisy = np.concatenate([low, inner, high])
         occupied = np.concatenate([low > tau_tail, inner_occupied, high > tau_tail])
-        if source == "dp" and float(inner.sum()) <= _CONFIRM * s2 * math.sqrt(inner.size):
-            # the fresh noise of stage B finds no rows in the range stage A found: that range
-            # was noise (a chance of about 1e-3), so nothing is released for this column
+        # a zoom needs a bin of stage B to clear tau (more than the test below asks); without
+        # one, the averaged histogram's noise is ``bin_sigma`` per bin
+        if source == "dp" and zoomed is None \
+                and float(inner.sum()) <= _CONFIRM * bin_sigma * math.sqrt(inner.size):
+            # the fresh noise of stages B and C finds no rows in the range stage A found: that
+            # range was noise (a chance of about 1e-3), so nothing is released for this column
             out.columns[col.name] = ColumnDomain(
                 col.name, col.kind, True, np.ones(1), s2, "dp", withheld=True,
                 note="too few rows to estimate its range privately at this budget (the histogram "
@@ -554,7 +575,8 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             # cost real tails (load_example: 29 of 114 ranges narrowed, d.time p99 1960 ->
             # 1136 of a real 1984) and the capped rules alone were measured
             far = _trim_support(value_counts, occupied, (low.size, high.size), 2.0 * bin_sigma,
-                                hist_edges if len(df) < 2_000 else None)
+                                hist_edges if len(df) < 2_000 else None,
+                                _SMALL_CORE_SHARE if small else _CORE_SHARE)
             if far > _TRIM_SHARE:
                 note = (f"{far:.0%} of its released histogram lay far from the bins that clear "
                         f"the noise and was no more than noise; it is not generated (declare "
@@ -565,6 +587,18 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             counts = np.concatenate([value_counts[first:stop], counts[noisy.size:]])
             hist_edges, occupied = hist_edges[first:stop + 1], occupied[first:stop]
             lo, hi = float(hist_edges[0]), float(hist_edges[-1])
+        if not occupied.any() and zoomed is not None and source == "dp":
+            # the zoomed histogram has no bin clearing the noise: where its mass lies is the
+            # noise's choice (macrodata's years 1959-2009 released as 1739-1763), and stage B's
+            # bins that made it zoom are wider than the data by as much (1798-2055): nothing is
+            # released for this column
+            totals.pop()
+            out.columns[col.name] = ColumnDomain(
+                col.name, col.kind, True, np.ones(1), bin_sigma, "dp", withheld=True,
+                note="too few rows to locate its values privately at this budget (no bin of its "
+                     "zoomed histogram clears the noise); the column is generated as missing. "
+                     "Declare min and max in the metadata or raise epsilon.")
+            continue
         if not occupied.any():
             note = (f"no bin of its histogram clears the noise at this budget; the mixture is "
                     f"fitted to the noisy histogram over [{lo:g}, {hi:g}]. Declare min/max or "
@@ -579,6 +613,13 @@ _TAIL_OCTAVES = 12
 _TRIM_SHARE = 0.03  # of a column's mass, at most, trimmed from each end of its histogram
 _ISLAND_SHARE = 0.25  # ... and at most this much beyond an empty bin (noise islands)
 _CONFIRM = 2.0  # noise standard deviations the range's rows must show in stage B
+# small tables (fewer rows than _SMALL_RATIO noise standard deviations of the range search at
+# the usual share): the range search gets _SMALL_BOUNDS_SHARE of what the categories leave,
+# noise far from the core is dropped whatever share the core holds, and a zoom has this many
+# times the bins
+_SMALL_CORE_SHARE = 0.25
+_SMALL_ZOOM_BINS = 2
+_SMALL_ZERO_TAIL = 3.0  # standard deviations the bin below a range needs to stretch it to 0
 _CORE_SHARE = 0.5  # of a column's mass the core must hold before far noise is dropped
 _TAIL_FALSE = 1e-3  # small tables: chance noise alone makes some tail octave count
 _ZERO_BIN = 2.0 ** -20  # the power-of-two bins around 0 end here (LOG_BIN_RANGE)
@@ -629,7 +670,8 @@ def _contiguous(occupied: np.ndarray, max_gap: int = 2) -> int:
 
 
 def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, int],
-                  noise: float, edges: np.ndarray | None = None) -> float:
+                  noise: float, edges: np.ndarray | None = None,
+                  core_share: float | None = None) -> float:
     """Zero (in place) the released counts outside the column's support: tail octaves beyond
     those that clear the noise contiguously from the range (``tails`` = numbers of low and high
     tail bins), then the mass far from the core that is no more than noise
@@ -646,7 +688,7 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
         counts[counts.size - n_high + _contiguous(occupied[counts.size - n_high:]):] = 0.0
     if counts.sum() <= 0:
         return 0.0
-    far = _trim_far(counts, occupied, edges, noise) if edges is not None else 0.0
+    far = _trim_far(counts, occupied, edges, noise, core_share) if edges is not None else 0.0
     peak = int(np.argmax(counts))
     first = min(_noise_run(counts, noise), peak)
     last = max(counts.size - 1 - _noise_run(counts[::-1], noise), peak)
@@ -658,7 +700,7 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
 
 
 def _trim_far(counts: np.ndarray, occupied: np.ndarray, edges: np.ndarray,
-              noise: float) -> float:
+              noise: float, core_share: float | None = None) -> float:
     """Zero (in place) the bins at each end that lie beyond the core's *envelope* while their
     mass, summed from that end, stays within what noise leaves in that many empty bins
     (:func:`_noise_run` without its cap); returns the share of the mass removed.
@@ -680,7 +722,7 @@ def _trim_far(counts: np.ndarray, occupied: np.ndarray, edges: np.ndarray,
         while hi < counts.size - 1 and (occupied[hi + 1]
                                         or (hi < counts.size - 2 and occupied[hi + 2])):
             hi += 1 if occupied[hi + 1] else 2
-    if counts[lo:hi + 1].sum() < _CORE_SHARE * total:
+    if counts[lo:hi + 1].sum() < (_CORE_SHARE if core_share is None else core_share) * total:
         # a core holding less than most of the mass is narrower than the data (rows spread
         # thinly over many bins, each under the noise): the capped rule alone applies
         return 0.0

@@ -30,6 +30,9 @@ __all__ = ["MarginalSynthesizer"]
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _BOUND_SHARE = 0.2          # share of a column's epsilon spent on its DP bounds
+_SMALL_ROWS = 1000          # tables with fewer rows (public) are *small*: ...
+_SMALL_BOUND_SHARE = 0.5    # ... their bounds get this share (without bounds, no column) ...
+_SMALL_BIN_FACTOR = 4       # ... and their histograms over DP bounds this many times ``bins``
 _MAX_UNIT_BINS = 100        # integer columns with a range this small get one bin per value
 _MAX_SECONDS = 9.0e9        # datetimes are kept within what pandas can represent
 
@@ -106,7 +109,10 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
     * the declared categories or ``min``/``max`` of the metadata (public: no budget spent);
     * otherwise, for numeric/datetime columns, bounds estimated from a noisy histogram over
       fixed power-of-two bins (20% of the column's budget; the bounds are powers of two, so the
-      range can be up to twice too wide);
+      range can be up to twice too wide).  Tables of under 1,000 rows spend half the column's
+      budget on them (without bounds the column is withheld), and their histogram over the
+      bounds has ``4 * bins`` bins, which locate data filling a small part of a power-of-two
+      range (years 1935-1954 in 1024-2048);
     * otherwise, for categorical columns, the categories seen in the data: a
       :class:`~nhssynth.exceptions.NonPrivateOperationWarning` is issued and
       :meth:`privacy_report` lists it.
@@ -262,11 +268,12 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             quantiles = np.quantile(fin, np.linspace(0.0, 1.0, self.bins + 1))
             return {"type": "quantiles", "quantiles": quantiles, "p_missing": p_missing}
         # --- differentially private histogram over public or DP-estimated bounds -------------
+        small = len(s) < _SMALL_ROWS  # the number of rows is public
         if col.has_declared_bounds:
             lo, hi = _declared_seconds(col.min, col), _declared_seconds(col.max, col)
             eps_hist = eps
         else:
-            eps_b = _BOUND_SHARE * eps
+            eps_b = (_SMALL_BOUND_SHARE if small else _BOUND_SHARE) * eps
             found = _dp_bounds(fin, eps_b, rng, integer=col.kind == "integer")
             self.spends_.append({"stage": f"{col.name}: bounds (power-of-two histogram)",
                                  "epsilon": eps_b, "delta": 0.0, "mechanism": "laplace"})
@@ -289,7 +296,12 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             edges = np.arange(lo, hi + 2) - 0.5
             kind = "units"
         else:
-            edges = np.linspace(lo, hi, self.bins + 1) if hi > lo else np.array([lo, lo])
+            # bounds found under DP are powers of two, and the data may fill a small part of
+            # that range (years 1935-1954 in 1024-2048): finer bins locate it (Laplace noise per
+            # bin does not grow with their number; the floor below empties the noise bins)
+            n_bins = _SMALL_BIN_FACTOR * self.bins if not col.has_declared_bounds and small \
+                else self.bins
+            edges = np.linspace(lo, hi, n_bins + 1) if hi > lo else np.array([lo, lo])
             kind = "histogram"
         counts = np.histogram(clipped, bins=edges)[0].astype(float) if hi > lo or kind == "units" \
             else np.array([float(clipped.size)])
