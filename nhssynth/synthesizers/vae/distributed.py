@@ -240,8 +240,9 @@ def train_vae_distributed(network: VAENetwork, X: torch.Tensor, spans: Sequence[
                 if kind == "error":
                     errors.setdefault(rank, body)
             raise _failure(exitcodes, errors)
+        deadline = time.monotonic() + _STOP_GRACE_S
         for p in processes:  # they only leave the group now; the model is complete
-            p.join(_STOP_GRACE_S * 12)
+            p.join(max(0.0, deadline - time.monotonic()))
     finally:
         _stop(processes)
         results.close()
