@@ -237,3 +237,27 @@ def test_marginal_locates_years_inside_their_power_of_two_range_grunfeld_year():
     for seed in range(5):
         synthetic = _fit_or_none("MarginalSynthesizer", real, seed)
         assert synthetic is not None and absurd_columns(real, synthetic) == []
+
+
+@pytest.mark.parametrize("gen", ["AIMSynthesizer", "MarginalSynthesizer", "DPVAESynthesizer"])
+def test_a_table_too_small_for_epsilon_1_names_the_smallest_epsilon_that_works(gen):
+    # sklearn.linnerud-like: 20 rows, three measurements.  One clear error naming about the
+    # smallest epsilon that releases some column (issue: "one clear error naming the smallest
+    # epsilon, or the metadata, that works"); fitting at that epsilon then succeeds
+    rng = np.random.default_rng(0)
+    real = pd.DataFrame({"weight": np.round(rng.normal(180, 25, 20)),
+                         "waist": np.round(rng.normal(35, 3, 20)),
+                         "pulse": np.round(rng.normal(56, 7, 20))})
+    with pytest.raises(NhssynthError, match=r"epsilon.*smallest.* is about") as info:
+        _fit_or_raise(gen, real, EPSILON, 0)
+    needed = float(re.findall(r"is about ([0-9.e+]+)\.", str(info.value))[-1])
+    assert needed > EPSILON
+    assert _fit_or_raise(gen, real, needed, 0) is not None
+
+
+def _fit_or_raise(gen: str, real: pd.DataFrame, epsilon: float, seed: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = getattr(nhssynth, gen)(epsilon=epsilon, random_state=seed,
+                                       **SMALL.get(gen, {})).fit(real)
+        return model.sample(len(real), random_state=seed)

@@ -209,11 +209,18 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
                 self.marginals_[col.name] = self._fit_numeric(X[col.name], col, eps_col, rng)
         learnt_names = [c.name for c in learnt]
         if learnt_names and all(self.marginals_[c]["type"] == "withheld" for c in learnt_names):
+            # a column holding a third of the rows in one power-of-two bin clears the bounds'
+            # threshold ln(n_bins / 0.002) / eps_b (public: rows, columns, epsilon)
+            share = _SMALL_BOUND_SHARE if len(X) < _SMALL_ROWS else _BOUND_SHARE
+            needed = 3.0 * len(learnt_names) * math.log(_LOG_EDGES["continuous"].size / 0.002) \
+                / (share * max(len(X), 1))
             raise PrivacyBudgetError(
                 f"no column's range could be estimated privately: {len(X)} rows are too few for "
                 f"epsilon={self.epsilon} split over {len(learnt_names)} columns (all would be "
                 f"generated as missing). Declare min/max (or categories) in the metadata "
-                f"(`nhssynth metadata template`), or raise epsilon.")
+                f"(`nhssynth metadata template`), or raise epsilon: the smallest that releases "
+                f"some column (one holding a third of the rows in one power of two) is about "
+                f"{needed:.2g}.")
         self.n_features_in_ = X.shape[1]
         self.epsilon_ = math.inf if self.epsilon is None else float(sum(s["epsilon"] for s in self.spends_))
         return self

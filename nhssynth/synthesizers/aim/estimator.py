@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..._rng import spawn
 from ...base import check_n_samples
 from ...encoders.binning import TableBins
-from ...encoders.domain import release_domain
+from ...encoders.domain import release_domain, smallest_epsilon_hint
 from ...exceptions import PrivacyBudgetError, SamplingError
 from ...privacy.accounting import zcdp_rho_for
 from ...privacy.report import PrivacyReport
@@ -189,8 +189,14 @@ class AIMSynthesizer(BaseSynthesizer):
                          for c in metadata)
         delta_threshold = 0.1 * budget.delta if undeclared else 0.0
         rho = zcdp_rho_for(budget.epsilon, budget.delta - delta_threshold)
-        domain = release_domain(frame, metadata, rho=self.domain_fraction * rho,
-                                delta_threshold=delta_threshold, rng=rng)
+        try:
+            domain = release_domain(frame, metadata, rho=self.domain_fraction * rho,
+                                    delta_threshold=delta_threshold, rng=rng)
+        except PrivacyBudgetError as exc:  # nothing released: name the epsilon that would
+            hint = smallest_epsilon_hint(exc, budget.epsilon, budget.delta - delta_threshold)
+            if not hint:
+                raise
+            raise PrivacyBudgetError(f"{exc}{hint}") from None
         for spend in domain.spends:
             budget.record(spend["stage"], spend["mechanism"], history=spend["history"],
                           delta_extra=spend["delta_extra"], columns=spend["columns"],

@@ -21,7 +21,7 @@ from ...base import OutputSpan, check_n_samples
 from ...calibration.calibrator import MarginalCalibrator
 from ...calibration.selection import PairPlan, choose_and_measure_pairs
 from ...encoders.binning import TableBins
-from ...encoders.domain import release_domain
+from ...encoders.domain import release_domain, smallest_epsilon_hint
 from ...encoders.table import TableEncoder
 from ...exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from ...metadata import as_metadata
@@ -327,7 +327,14 @@ class DPVAESynthesizer(BaseSynthesizer):
                                      epsilon=epsilon, delta=None if budget is None
                                      else budget.delta, random_state=spawn_seed(
                                          self.random_state, "encoder"), **params)
-        Z = self.encoder_.fit_transform(frame)
+        try:
+            Z = self.encoder_.fit_transform(frame)
+        except PrivacyBudgetError as exc:  # nothing released: name the epsilon that would
+            hint = "" if epsilon is None else \
+                smallest_epsilon_hint(exc, budget.epsilon, 0.9 * budget.delta)
+            if not hint:
+                raise
+            raise PrivacyBudgetError(f"{exc}{hint}") from None
         self.output_spans_ = list(self.encoder_.output_spans_)
         self._charge(budget, self.encoder_.privacy_spends_,
                      self.encoder_.non_private_statistics_ if budget is not None else [])
