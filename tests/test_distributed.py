@@ -34,8 +34,8 @@ def _metadata():  # public domains: nothing spent on the domain, a fast encoder
 
 
 def _model(**kw):
-    params = dict(epsilon=3.0, max_epochs=3, batch_size=64, hidden_dims=(16,), calibrate=False,
-                  metadata=_metadata(), random_state=0)
+    params = {"epsilon": 3.0, "max_epochs": 3, "batch_size": 64, "hidden_dims": (16,),
+              "calibrate": False, "metadata": _metadata(), "random_state": 0}
     params.update(kw)
     return DPVAESynthesizer(**params)
 
@@ -120,7 +120,7 @@ def test_sharded_secure_noise_is_drawn_by_rank_zero_only():
 
 def test_non_private_training_is_data_parallel_too():
     df = _table(200)
-    kw = dict(epsilon=None, allow_non_private=True, max_epochs=2, batch_size=32)
+    kw = {"epsilon": None, "allow_non_private": True, "max_epochs": 2, "batch_size": 32}
     one = _model(**kw).fit(df)
     two = _model(n_processes=2, **kw).fit(df)
     for k, v in _weights(one).items():

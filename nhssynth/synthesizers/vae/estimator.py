@@ -416,9 +416,9 @@ class DPVAESynthesizer(BaseSynthesizer):
             from tqdm.auto import tqdm  # optional progress bar: imported only when asked for
             bar = tqdm(total=self.max_epochs, desc="DPVAE", unit="epoch")
         threads = torch.get_num_threads()
-        settings = dict(epochs=self.max_epochs, batch_size=self.batch_size_,
-                        learning_rate=self.learning_rate, beta=self.beta,
-                        weight_decay=self.weight_decay, dp=dp)
+        settings = {"epochs": self.max_epochs, "batch_size": self.batch_size_,
+                    "learning_rate": self.learning_rate, "beta": self.beta,
+                    "weight_decay": self.weight_decay, "dp": dp}
         generator = _torch_generator(int(rng["train"].integers(2**63)), self.device)
         on_epoch = None if bar is None else _progress(bar)
         try:

@@ -17,7 +17,7 @@ from .networks import VAENetwork
 
 logger = logging.getLogger("nhssynth")
 
-__all__ = ["DPSettings", "Communicator", "train_vae", "vae_losses"]
+__all__ = ["Communicator", "DPSettings", "train_vae", "vae_losses"]
 
 
 class Communicator(Protocol):
