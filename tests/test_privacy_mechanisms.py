@@ -153,3 +153,19 @@ def test_mass_beyond_a_zoomed_range_follows_the_coarse_shape_or_spreads_evenly()
     assert (below[2] == (below[1] > 0)).all()  # 80 clears the threshold: occupied where it lands
     np.testing.assert_allclose(above[1], np.full(5, 12.0 / 5))  # no shape to follow: even
     assert not above[2].any()  # 12 is noise-level
+
+
+@pytest.mark.parametrize("as_category", [False, True], ids=["object", "category-dtype"])
+def test_rare_category_never_reaches_an_aim_model_or_its_files(frame, tmp_path, as_category):
+    from nhssynth import AIMSynthesizer
+
+    df = frame[["normal", "group"]].copy()
+    if as_category:
+        df["group"] = pd.Categorical(df["group"])
+    model = AIMSynthesizer(epsilon=1.0, random_state=0).fit(df)
+    assert RARE not in (model.metadata_["group"].categories or [])
+    assert RARE not in _saved_text(model, tmp_path / "model")
+    fake = model.sample(5000, random_state=0)
+    assert set(fake["group"].dropna()) <= {"alpha", "beta", "gamma"}
+    if as_category:
+        assert RARE not in list(fake["group"].cat.categories)

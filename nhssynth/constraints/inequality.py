@@ -110,8 +110,11 @@ class Inequality(Constraint):
         columns = columns if columns is not None else self._columns
         lo, hi, absent = self._pairs(frame, columns)
         gap = hi - lo - self._offset(columns)
+        # numbers: a float rounding error is not a violation (3.00 - 1.50 - 1.5 may be -2e-16)
+        tol = 0.0 if self._is_datetime(columns) else \
+            1e-9 * (np.abs(lo) + np.abs(hi) + abs(self._offset(columns)) + 1.0)
         with np.errstate(invalid="ignore"):
-            ok = gap > 0 if self.strict else gap >= 0
+            ok = gap > tol if self.strict else gap >= -tol
         return ~absent & ~ok
 
     # -- reparametrisation: the generator learns the gap --------------------------------------

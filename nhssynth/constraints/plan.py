@@ -21,10 +21,11 @@ import pandas as pd
 
 from ..exceptions import MetadataError
 from ._base import Constraint, constraint_from_dict
-from .combinations import FixedCombinations
+from .combinations import FixedCombinations, _ColumnGroup
 from .inequality import Inequality, Range
+from .missingness import MissingLink
 
-__all__ = ["ConstraintPlan", "plan_state", "plan_from_state"]
+__all__ = ["ConstraintPlan", "plan_state", "plan_from_state", "publish"]
 
 
 class ConstraintPlan:
@@ -181,10 +182,9 @@ class ConstraintPlan:
                     first = next((x for x in c.columns if x in names), None)
                     pos = names.index(first) if first is not None else len(names)
                     names.insert(pos, name)
-                    if isinstance(c, FixedCombinations) and meta.categories is None:
-                        # undeclared combinations: the ones seen, marked ``domain: data`` (the
-                        # private generators release them under DP, as any category set)
-                        meta = dataclasses.replace(meta, categories=c.transformed_categories(frame))
+                    # undeclared combinations are left without a list: the private
+                    # generators release them under DP, as any undeclared category set (a
+                    # list of the ones seen would put rare combinations into the model)
                 cols[name] = meta
         return {n: cols[n] for n in names if n in cols}
 
@@ -244,3 +244,46 @@ def plan_from_state(state: Mapping[str, Any]) -> ConstraintPlan:
         c._columns = plan.columns_in_
         c.check(plan.columns_in_)  # re-derives values such as a strict positive's floor
     return plan
+
+
+def publish(plan: ConstraintPlan, released: Mapping[str, Any]) -> None:
+    """Replace, in place, every category list the plan read from the rows (``domain: data``)
+    by what the generator released: ``released`` maps the learnt table's columns to their
+    released categories (``None`` when nothing was).  Members of a combination or one-hot
+    group get the values of the released groups; a ``missing_link`` flag its two declared
+    values.  After this the plan stores no category a generator did not release."""
+    def public(col, cats):
+        if cats is None and col.dtype == "category":
+            cats = []
+        return dataclasses.replace(col, categories=None if cats is None else list(cats),
+                                   domain="data")
+
+    out = {}
+    for name, col in plan.columns_out_.items():
+        if (col.domain == "data" and col.categories is not None) or \
+                (col.categories is None and released.get(name) is not None):
+            col = public(col, released.get(name))
+        out[name] = col
+    plan.columns_out_ = out
+    members: dict[str, set] = {}
+    flags: dict[str, tuple] = {}
+    for c in plan.reparametrised_:
+        if isinstance(c, _ColumnGroup):
+            cats = list(out[c.joint_name].categories or [])
+            decoded = c.reverse(pd.DataFrame({c.joint_name: pd.Series(cats, dtype=object)}),
+                                plan.columns_in_)
+            for m in c.columns:
+                members[m] = {v for v in decoded[m] if v is not None}
+        elif isinstance(c, MissingLink):
+            flags[c.flag] = (c.present, c.absent)
+    ins = {}
+    for name, col in plan.columns_in_.items():
+        if col.domain == "data" and col.categories is not None:
+            if name in members:
+                col = public(col, [v for v in col.categories if v in members[name]])
+            elif name in flags:
+                col = public(col, [v for v in col.categories if v in flags[name]])
+            else:
+                col = public(col, out[name].categories if name in out else None)
+        ins[name] = col
+    plan.columns_in_ = ins

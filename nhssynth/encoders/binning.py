@@ -13,6 +13,8 @@ Everything here is a function of the metadata and of the domain release: no priv
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -264,6 +266,22 @@ def _datetime_resolution(values_ns: np.ndarray) -> float:
     return 1.0
 
 
+def released_metadata(domain: TableDomain, metadata: Metadata) -> Metadata:
+    """``metadata`` with each ``domain: data`` category list replaced by what ``domain``
+    released (an empty list, or none for a non-category dtype, when nothing was)."""
+    out = metadata.copy()
+    released = {c.name: c for c in domain}
+    for i, col in enumerate(out.columns):
+        if col.domain != "data" or col.categories is None:
+            continue
+        c = released.get(col.name)
+        cats = None if c is None or c.withheld or c.categories is None else list(c.categories)
+        if cats is None and col.dtype == "category":
+            cats = []
+        out.columns[i] = dataclasses.replace(col, categories=cats)
+    return out
+
+
 @dataclass
 class TableBins:
     """Codes of every modelled column of a table (see the module docstring).
@@ -287,7 +305,12 @@ class TableBins:
         most ``n_bins`` runs of equal released mass (plus fences, see :func:`mass_cuts`).
 
         ``frame`` is only read for the resolution of datetime columns (a non-private
-        statistic, as for :class:`~nhssynth.TableEncoder`)."""
+        statistic, as for :class:`~nhssynth.TableEncoder`).
+
+        Categories read from the rows (``domain: data``) are replaced by the released ones in
+        the stored metadata (none for a withheld column): a category too rare to be released
+        never reaches the fitted model, its samples' dtypes or its files."""
+        metadata = released_metadata(domain, metadata)
         out = []
         for c in domain:
             col = metadata[c.name]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,12 @@ import pandas as pd
 from .._rng import spawn
 from ..constraints import Conditions, ConstraintPlan, FixedCombinations, OneHot
 from ..constraints.conditions import _Condition
+from ..constraints.plan import publish
 from ..encoders._base import all_missing
 from ..exceptions import MetadataError, SamplingError
 from ..metadata import Metadata, cast_series
 
-__all__ = ["fit_constraints", "draw_valid", "make_conditions", "to_learnt", "check_known", "fill_valid",
+__all__ = ["fit_constraints", "draw_valid", "make_conditions", "to_learnt", "check_known", "fill_valid", "publish_fit",
            "joint_constraints", "joint_accepts",
            "MAX_ROUNDS"]
 
@@ -47,6 +48,15 @@ def fit_constraints(frame: pd.DataFrame, metadata: Metadata) -> tuple[Constraint
         return plan, frame, metadata
     learnt = Metadata(list(plan.columns_out_.values()))
     return plan, learnt.coerce(plan.transform(frame)), learnt
+
+
+def publish_fit(est: Any, released: Mapping[str, Any]) -> None:
+    """After a private fit: the plan and ``est.metadata_`` keep only the categories the
+    generator released (``released``: learnt column -> categories or None), never the ones
+    read from the rows."""
+    publish(est.constraints_, released)
+    est.metadata_ = Metadata(list(est.constraints_.columns_in_.values()),
+                             list(est.metadata_.constraints))
 
 
 def to_learnt(frame: pd.DataFrame, plan: ConstraintPlan) -> pd.DataFrame:
@@ -96,8 +106,9 @@ def narrowable(conditions: Conditions | None, plan: ConstraintPlan) -> Condition
         touched |= set(c.restructures) | set(c.adjusts)
     keep = [c for c in conditions.items if c.column not in touched]
     for c in joint_constraints(plan):
-        if not set(c.columns) & set(conditions.columns):
-            continue
+        if not set(c.columns) & set(conditions.columns) \
+                or not plan.columns_out_[c.joint_name].categories:
+            continue  # no condition on the group, or its categories are not known here
         categories, ok = joint_accepts(
             c, plan, lambda name, values: conditions.accepts(name, values, plan.columns_in_[name]))
         keep.append(_Condition(c.joint_name, "in", tuple(np.asarray(categories, dtype=object)[ok]),

@@ -43,7 +43,7 @@ from ...exceptions import PrivacyBudgetError, SamplingError
 from ...privacy.accounting import zcdp_rho_for
 from ...privacy.report import PrivacyReport
 from .._base import BaseSynthesizer
-from .._constrained import joint_accepts, joint_constraints
+from .._constrained import joint_accepts, joint_constraints, publish_fit
 from ...calibration.graphical_model import (GraphicalModel, Measurement, estimate,
                                             junction_tree_cells)
 
@@ -169,6 +169,7 @@ class AIMSynthesizer(BaseSynthesizer):
         rounds = _Rounds(self, codes, bins.sizes, one_way, domain.total, budget, rng["rounds"])
         model = rounds.run()
         self.bins_ = bins
+        publish_fit(self, {b.name: b.labels for b in bins.columns if b.labels is not None})
         self.model_ = _without_other(model, bins).state()
         self.measured_ = [tuple(bins.names[a] for a in m.clique) for m in rounds.measurements
                           if len(m.clique) > 1]

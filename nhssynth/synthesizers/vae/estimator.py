@@ -30,7 +30,7 @@ from ...privacy.budget import PrivacyBudget
 from ...privacy.report import PrivacyReport
 from ...privacy.secure import SecureRandom
 from .._base import BaseSynthesizer
-from .._constrained import to_learnt
+from .._constrained import publish_fit, to_learnt
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import VAENetwork
 from .sampling import decode_prior
@@ -336,6 +336,7 @@ class DPVAESynthesizer(BaseSynthesizer):
                 raise
             raise PrivacyBudgetError(f"{exc}{hint}") from None
         self.output_spans_ = list(self.encoder_.output_spans_)
+        publish_fit(self, {c.name: c.categories for c in self.encoder_.metadata_})
         self._charge(budget, self.encoder_.privacy_spends_,
                      self.encoder_.non_private_statistics_ if budget is not None else [])
         return frame, Z
