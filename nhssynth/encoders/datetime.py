@@ -31,7 +31,10 @@ def _as_datetime(col: Any, fmt: str | None, name: str) -> pd.Series:
             if np.isinf(s.to_numpy(dtype=np.float64, na_value=np.nan)).any():
                 raise EncodingError(f"column {name!r} holds infinite values (inf); they are not "
                                     f"datetimes. Replace them with NaN (missing) first.")
-            return pd.to_datetime(s.astype(np.float64), unit="s")  # numbers = POSIX seconds
+            # numbers = POSIX seconds; missing ones become NaT afterwards (NaN given to
+            # to_datetime(unit=) can raise FloatingPointError on pandas 2.2)
+            secs = s.astype(np.float64)
+            return pd.to_datetime(secs.fillna(0.0), unit="s").where(secs.notna())
         return pd.to_datetime(s, format=fmt)
     except (TypeError, ValueError, OverflowError) as exc:
         raise EncodingError(

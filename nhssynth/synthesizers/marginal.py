@@ -447,8 +447,12 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             return pd.Series(values).astype(col.pandas_dtype)
         # datetime
         values = np.clip(values, -_MAX_SECONDS, _MAX_SECONDS)
-        values[missing] = np.nan
+        # missing rows become NaT after the conversion: NaN passed to to_datetime(unit=) can
+        # raise FloatingPointError on pandas 2.2 (it rounds uninitialised memory under
+        # errstate(over="raise"))
+        values[missing] = 0.0
         dt = pd.to_datetime(pd.Series(values), unit="s", utc=True).dt.round("s")
+        dt = dt.where(~pd.Series(missing))
         if col.timezone is not None:
             dt = dt.dt.tz_convert(col.timezone)
         else:
