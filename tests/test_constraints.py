@@ -360,3 +360,21 @@ def test_a_rare_combination_never_reaches_the_model_or_its_files(tmp_path):
         assert "RARE" not in text, type(est).__name__
         out = est.sample(2000, random_state=0)
         assert not out.isin(["X_RARE_SEX", "Z_RARE_WARD"]).any().any()
+
+
+def test_datetime_ranges_and_missing_when_missing_hold_in_samples():
+    df = clinical(800)
+    df["reviewed"] = df["died"] + pd.to_timedelta(7, unit="D")     # missing whenever died is
+    md = declared(df, [Range(column="diagnosed", min="2020-01-01", max="2021-02-04"),
+                       MissingWhenMissing(column="reviewed", source="died")])
+    for est in (MarginalSynthesizer(epsilon=1.0, metadata=md, random_state=0),
+                AIMSynthesizer(epsilon=None, allow_non_private=True, metadata=md,
+                               random_state=0)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = est.fit(df).sample(2000, random_state=1)
+        assert out["diagnosed"].between(pd.Timestamp("2020-01-01"),
+                                        pd.Timestamp("2021-02-04")).all()
+        assert not (out["died"].isna() & out["reviewed"].notna()).any()
+        assert out["reviewed"].notna().any()
+        assert sum(violations(est, out, df).values()) == 0
