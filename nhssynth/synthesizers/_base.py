@@ -11,6 +11,7 @@ A generator subclasses :class:`BaseSynthesizer`, declares its own parameters in
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from numbers import Real
 from typing import Any
@@ -24,10 +25,13 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ..base import GeneratorMixin
 from ..exceptions import MetadataError, NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from ..io import load_synthesizer, save_synthesizer
-from ..metadata import Metadata, as_metadata
+from ..metadata import Metadata, as_metadata, infer_column
 from ..privacy.budget import PrivacyBudget
 from ..privacy.report import PrivacyReport
+from ..table_source import TableSource, is_table_source_input
 from ._constrained import check_known, draw_valid, fill_valid, fit_constraints
+
+logger = logging.getLogger("nhssynth.synthesizers")
 
 __all__ = ["BaseSynthesizer"]
 
@@ -44,12 +48,22 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
     }
 
     # -- fit helpers ------------------------------------------------------------------------
-    def _check_frame(self, X: Any) -> tuple[pd.DataFrame, Metadata]:
+    def _check_frame(self, X: Any, *, out_of_core: bool = False) -> tuple[pd.DataFrame, Metadata]:
         """The table as a DataFrame and its metadata (declared or inferred), validated.
 
         A DataFrame is used as it is (``sample`` then returns DataFrames); any other 2-D
         array-like is checked by scikit-learn (numbers, NaN allowed) and named ``x0, x1, ...``
-        (``sample`` then returns arrays)."""
+        (``sample`` then returns arrays).  With ``out_of_core``, a path or chunks give a
+        :class:`~nhssynth.table_source.TableSource` instead of a DataFrame (see
+        :meth:`_check_source`); without it they are an error naming the generator that can."""
+        if is_table_source_input(X):
+            if not out_of_core:
+                raise MetadataError(
+                    f"{type(self).__name__}.fit needs the table in memory (a DataFrame or "
+                    f"array), got {type(X).__name__}. Read it with pandas first, or, for a table "
+                    "larger than memory, fit AIMSynthesizer, which reads a Parquet/CSV path or "
+                    "DataFrame chunks out of core (docs/scale.md).")
+            return self._check_source(TableSource.open(X))
         if isinstance(X, pd.DataFrame):
             if len(X) < 2:
                 raise MetadataError(f"{type(self).__name__}.fit needs at least 2 rows, got "
@@ -72,6 +86,41 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
         self.constraints_, frame, metadata = fit_constraints(metadata.drop_incomplete_rows(frame),
                                                              metadata)
         return frame, metadata
+
+    def _check_source(self, source: TableSource) -> tuple[TableSource, Metadata]:
+        """A table on disk and its metadata, validated without holding the table: metadata is
+        inferred one column at a time, every batch of rows is validated, and rows a
+        ``missing="drop"`` column lacks are masked out of the source."""
+        if len(source) < 2:
+            raise MetadataError(f"{type(self).__name__}.fit needs at least 2 rows, got "
+                                f"{len(source)}.")
+        self._input_kind = "dataframe"
+        self.feature_names_in_ = np.asarray(source.columns, dtype=object)
+        self.n_features_in_ = len(source.columns)
+        if self.metadata is None:
+            metadata = Metadata([infer_column(source[name], name) for name in source.columns])
+        else:
+            metadata = as_metadata(self.metadata)
+        if metadata.constraints:
+            raise MetadataError(
+                f"the metadata declares {len(metadata.constraints)} constraint(s), which an "
+                "out-of-core fit cannot enforce yet (they rewrite whole rows); fit a DataFrame, "
+                "or drop the constraints from the metadata.")
+        drop = [c.name for c in metadata if c.missing == "drop"]
+        keep = []
+        for frame in source.iter_frames():
+            metadata.validate(frame)
+            if drop:
+                keep.append(~frame[drop].isna().any(axis=1).to_numpy())
+        if drop:
+            keep = np.concatenate(keep)
+            if not keep.all():
+                logger.warning("dropped %d of %d rows with missing values in column(s) %s "
+                               "(metadata missing='drop').", int((~keep).sum()), keep.size, drop)
+                source.keep_rows(keep)
+        self.metadata_ = metadata
+        self.constraints_, _, _ = fit_constraints(source, metadata)
+        return source, metadata
 
     def sample_remaining_columns(self, known: pd.DataFrame, *, random_state: Any = None) -> pd.DataFrame:
         """Complete rows: keep the given columns of each row of ``known`` and draw the others.

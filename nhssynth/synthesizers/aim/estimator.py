@@ -40,6 +40,7 @@ from ...base import check_n_samples
 from ...encoders.binning import TableBins
 from ...encoders.domain import release_domain, smallest_epsilon_hint
 from ...exceptions import PrivacyBudgetError, SamplingError
+from ...table_source import TableSource
 from ...privacy.accounting import zcdp_rho_for
 from ...privacy.report import PrivacyReport
 from .._base import BaseSynthesizer
@@ -146,11 +147,17 @@ class AIMSynthesizer(BaseSynthesizer):
 
     # ------------------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Fit the model to the table ``X`` (a DataFrame).
+        """Fit the model to the table ``X``.
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_rows, n_columns)
+        X : DataFrame, array-like, path or iterable of DataFrames
+            The table in memory, or a table larger than memory: a Parquet file, a directory
+            of Parquet files, a CSV file, an iterable of DataFrame chunks or a
+            :class:`~nhssynth.TableSource`.  Out of core, the table is read one column at a
+            time for the domain release and in batches of rows for the marginals (one pass),
+            so memory does not grow with the rows; the fit is the same as on the DataFrame
+            (same seed, same model).  Declared constraints need a DataFrame.
         y : ignored
 
         Returns
@@ -158,15 +165,27 @@ class AIMSynthesizer(BaseSynthesizer):
         self
         """
         self._validate_params()
-        frame, metadata = self._check_frame(X)
+        frame, metadata = self._check_frame(X, out_of_core=True)
+        try:
+            return self._fit(frame, metadata)
+        finally:
+            if isinstance(frame, TableSource) and frame is not X:
+                frame.close()  # the private copy of CSV rows or chunks, if one was made
+
+    def _fit(self, frame, metadata):
         rng = spawn(self.random_state, ["domain", "rounds"])
         budget = self._make_budget(len(frame), "zcdp")
         domain = self._release_domain(frame, metadata, budget, rng["domain"])
         bins = TableBins.from_domain(domain, metadata, frame, self.n_bins)
-        codes = bins.encode(frame)
+        candidates = _candidates(bins.sizes, self.degree, self.max_cells)
+        if isinstance(frame, TableSource):  # every candidate counted in one pass over the rows
+            real = _streamed_counts(frame, bins, candidates)
+        else:
+            real = _InMemoryCounts(bins.encode(frame), bins.sizes)
         one_way = [Measurement((j,), counts, max(sigma, 1.0), cells)
                    for j, (cells, counts, sigma) in enumerate(bins.one_way(domain))]
-        rounds = _Rounds(self, codes, bins.sizes, one_way, domain.total, budget, rng["rounds"])
+        rounds = _Rounds(self, real, candidates, bins.sizes, one_way, domain.total, budget,
+                         rng["rounds"])
         model = rounds.run()
         self.bins_ = bins
         publish_fit(self, {b.name: b.labels for b in bins.columns if b.labels is not None})
@@ -324,26 +343,16 @@ class AIMSynthesizer(BaseSynthesizer):
 class _Rounds:
     """The select-measure-estimate loop of one fit."""
 
-    def __init__(self, est: AIMSynthesizer, codes: np.ndarray, sizes: list[int],
+    def __init__(self, est: AIMSynthesizer, real, candidates: list[tuple], sizes: list[int],
                  one_way: list[Measurement], total: float, budget, rng: np.random.Generator):
-        self.est, self.codes, self.sizes = est, codes, sizes
+        self.est, self.sizes = est, sizes
+        self._real = real  # clique -> the data's exact counts (never stored after the fit)
+        self.candidates = candidates
         self.measurements = list(one_way)
         self.total, self.budget, self.rng = total, budget, rng
-        d = len(sizes)
-        self.candidates = [c for k in range(2, est.degree + 1)
-                           for c in itertools.combinations(range(d), k)
-                           if math.prod(sizes[a] for a in c) <= est.max_cells]
-        self.real: dict[tuple, np.ndarray] = {}
         self.gaussian: list[float] = []  # noise multipliers of the round measurements
         self.selection: list[float] = []  # epsilons of the exponential mechanism
         self.n_rounds = 0
-
-    def _real(self, clique: tuple) -> np.ndarray:
-        if clique not in self.real:
-            shape = [self.sizes[a] for a in clique]
-            flat = np.ravel_multi_index(tuple(self.codes[:, a] for a in clique), shape)
-            self.real[clique] = np.bincount(flat, minlength=math.prod(shape)).astype(np.float64)
-        return self.real[clique]
 
     def run(self) -> GraphicalModel:
         est = self.est
@@ -417,6 +426,51 @@ class _Rounds:
                            history=tuple((2.0 / e, 1.0, 1) for e in self.selection))
         self.budget.record("rounds: measurement", f"Gaussian noisy counts of {self.n_rounds} "
                            "chosen marginals", history=tuple((s, 1.0, 1) for s in self.gaussian))
+
+
+def _candidates(sizes: list[int], degree: int, max_cells: int) -> list[tuple]:
+    """The marginals the rounds may measure: every set of 2..``degree`` columns with at most
+    ``max_cells`` cells."""
+    return [c for k in range(2, degree + 1) for c in itertools.combinations(range(len(sizes)), k)
+            if math.prod(sizes[a] for a in c) <= max_cells]
+
+
+def _flat_cells(codes: np.ndarray, clique: tuple, sizes: list[int]) -> tuple[np.ndarray, int]:
+    shape = [sizes[a] for a in clique]
+    return np.ravel_multi_index(tuple(codes[:, a] for a in clique), shape), math.prod(shape)
+
+
+class _InMemoryCounts:
+    """Exact counts of the marginals of a code matrix in memory, computed when first asked."""
+
+    def __init__(self, codes: np.ndarray, sizes: list[int]) -> None:
+        self.codes, self.sizes = codes, sizes
+        self.counts: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, clique: tuple) -> np.ndarray:
+        if clique not in self.counts:
+            flat, cells = _flat_cells(self.codes, clique, self.sizes)
+            self.counts[clique] = np.bincount(flat, minlength=cells).astype(np.float64)
+        return self.counts[clique]
+
+
+def _streamed_counts(source: TableSource, bins: TableBins, cliques: list[tuple]):
+    """Exact counts of every marginal in ``cliques`` from one pass over the rows of a table on
+    disk: each batch is encoded, counted and dropped (memory: one batch and the counts)."""
+    counts = {c: np.zeros(math.prod(bins.sizes[a] for a in c), dtype=np.int64) for c in cliques}
+    if not cliques:
+        return counts.__getitem__
+    names = [b.name for b in bins.columns]
+    for frame in source.iter_frames(names):
+        codes = bins.encode(frame)
+        for c, total in counts.items():
+            flat, cells = _flat_cells(codes, c, bins.sizes)
+            total += np.bincount(flat, minlength=cells)
+    floats = {c: v.astype(np.float64) for c, v in counts.items()}
+
+    def real(clique: tuple) -> np.ndarray:
+        return floats[clique]
+    return real
 
 
 def _round_noise(rho: float) -> tuple[float, float]:
