@@ -16,6 +16,7 @@ from .metadata import ColumnMetadata, Metadata
 from .synthesizers import AIMSynthesizer, DPVAESynthesizer, MarginalSynthesizer
 from .pipeline import SynthesisPipeline, make_synthesis_pipeline
 from .sampling_io import sample_to_parquet
+from .table_source import TableSource
 from .suggest import suggest_constraints
 
 
@@ -34,6 +35,7 @@ __all__ = [
     "PrivacyBudgetError",
     "SynthesisPipeline",
     "TableEncoder",
+    "TableSource",
     "make_synthesis_pipeline",
     "sample_to_parquet",
     "suggest_constraints",

@@ -36,6 +36,15 @@ logger = logging.getLogger("nhssynth.synthesizers")
 __all__ = ["BaseSynthesizer"]
 
 
+def refuse_out_of_core(estimator: Any, X: Any) -> None:
+    """The error of a generator that fits tables in memory only, given a path or chunks."""
+    raise MetadataError(
+        f"{type(estimator).__name__}.fit needs the table in memory (a DataFrame or array), got "
+        f"{type(X).__name__}. Read it with pandas first, or, for a table larger than memory, "
+        "fit AIMSynthesizer, which reads a Parquet/CSV path or DataFrame chunks out of core "
+        "(docs/scale.md).")
+
+
 class BaseSynthesizer(GeneratorMixin, BaseEstimator):
     """Base class of the ``<Method>Synthesizer`` generators (not used on its own)."""
 
@@ -58,11 +67,7 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
         :meth:`_check_source`); without it they are an error naming the generator that can."""
         if is_table_source_input(X):
             if not out_of_core:
-                raise MetadataError(
-                    f"{type(self).__name__}.fit needs the table in memory (a DataFrame or "
-                    f"array), got {type(X).__name__}. Read it with pandas first, or, for a table "
-                    "larger than memory, fit AIMSynthesizer, which reads a Parquet/CSV path or "
-                    "DataFrame chunks out of core (docs/scale.md).")
+                refuse_out_of_core(self, X)
             return self._check_source(TableSource.open(X))
         if isinstance(X, pd.DataFrame):
             if len(X) < 2:

@@ -23,6 +23,8 @@ from ..base import GeneratorMixin, check_n_samples
 from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from .._values import numeric_values
 from ..metadata import ColumnMetadata, Metadata, as_metadata
+from ..table_source import is_table_source_input
+from ._base import refuse_out_of_core
 from ._constrained import check_known, draw_valid, fill_valid, fit_constraints
 from ..privacy.report import PrivacyReport, SpendRecord
 
@@ -182,6 +184,8 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: Any = None) -> "MarginalSynthesizer":
         """Fit one marginal per column of ``X`` (a DataFrame, or a 2-D array)."""
         self._validate_params()
+        if is_table_source_input(X):
+            refuse_out_of_core(self, X)
         if not isinstance(X, pd.DataFrame):  # arrays: numeric only (DataFrames keep dtypes)
             arr = check_array(X, dtype="numeric", ensure_all_finite="allow-nan")
             X = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])

@@ -29,7 +29,8 @@ from ...privacy.accounting import zcdp_epsilon, zcdp_rho_for
 from ...privacy.budget import PrivacyBudget
 from ...privacy.report import PrivacyReport
 from ...privacy.secure import SecureRandom
-from .._base import BaseSynthesizer
+from ...table_source import is_table_source_input
+from .._base import BaseSynthesizer, refuse_out_of_core
 from .._constrained import publish_fit, to_learnt
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import VAENetwork
@@ -254,6 +255,8 @@ class DPVAESynthesizer(BaseSynthesizer):
         """
         self._validate_params()
         self._check_hidden_dims()
+        if is_table_source_input(X):
+            refuse_out_of_core(self, X)
         self.__dict__.pop("network_", None)  # a fit that fails leaves no model behind
         rng = spawn(self.random_state, ["init", "batches", "train", "draws"])
         noise = SecureRandom() if self.secure_mode else spawn(self.random_state, ["noise"])["noise"]

@@ -1,0 +1,117 @@
+"""Out-of-core fit: rows/s and peak memory of ``AIMSynthesizer.fit(path)`` against the number
+of rows, next to the in-memory fit (``pd.read_parquet`` then ``fit(df)``) measured in the same
+run (docs/scale.md has the numbers).
+
+The table is ``../shared/data/adult.csv`` (48,842 x 15) resampled with replacement to ``n``
+rows and written to Parquet in row groups of 200,000 (the writer never holds the table).  Each
+(method, n) fit runs in a fresh child process at epsilon = 1, metadata inferred, seed 0, so its
+peak RSS (``ru_maxrss``) is its own.  One thread everywhere.
+
+    python benchmarks/bench_out_of_core.py                      # n = 1e4 .. 1e6, both methods
+    python benchmarks/bench_out_of_core.py --max 1e7 --max-in-memory 1e6
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "adult.csv"
+ROW_GROUP = 200_000
+
+
+def _rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def write_table(n: int, path: Path) -> None:
+    """``n`` rows of adult drawn with replacement, written one row group at a time."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = pd.read_csv(DATA)
+    rng = np.random.default_rng(0)
+    writer = None
+    for start in range(0, n, ROW_GROUP):
+        part = df.iloc[rng.integers(0, len(df), size=min(ROW_GROUP, n - start))]
+        table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+    writer.close()
+
+
+def child(method: str, path: str) -> None:
+    import pandas as pd
+    import pyarrow as pa
+
+    from nhssynth import AIMSynthesizer
+
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    base = _rss_mb()
+    t = time.perf_counter()
+    X = path if method == "out_of_core" else pd.read_parquet(path)
+    read = time.perf_counter() - t
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AIMSynthesizer(epsilon=1.0, random_state=0).fit(X)
+    seconds = time.perf_counter() - t
+    print(json.dumps({"seconds": seconds, "read_seconds": read, "peak_rss_mb": _rss_mb(),
+                      "base_rss_mb": base, "epsilon": model.epsilon_,
+                      "measured": len(model.measured_)}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--max", type=float, default=1e6, help="largest n (powers of ten from 1e4)")
+    ap.add_argument("--max-in-memory", type=float, default=None,
+                    help="largest n for the in-memory fit (default: --max)")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    max_mem = args.max if args.max_in_memory is None else args.max_in_memory
+    sizes = [10 ** k for k in range(4, 20) if 10 ** k <= args.max]
+    print(f"AIMSynthesizer(epsilon=1), adult resampled (15 columns), "
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    print("| n | method | fit seconds (read included) | rows/s | peak RSS MB | out-of-core / "
+          "in-memory seconds |")
+    print("|---|---|---|---|---|---|")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            path = Path(tmp) / f"adult_{n}.parquet"
+            write_table(n, path)
+            seconds = {}
+            for method in ["in_memory", "out_of_core"]:
+                if method == "in_memory" and n > max_mem:
+                    continue
+                proc = subprocess.run([sys.executable, __file__, "--child", method, str(path)],
+                                      env=env, capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    print(f"| {n:.0e} | {method} | failed: {proc.stderr.strip()[-300:]} |")
+                    continue
+                r = json.loads(proc.stdout.strip().splitlines()[-1])
+                seconds[method] = r["seconds"]
+                ratio = (f"{seconds['out_of_core'] / seconds['in_memory']:.2f}"
+                         if len(seconds) == 2 else "")
+                print(f"| {n:.0e} | {method} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | "
+                      f"{r['peak_rss_mb']:.0f} | {ratio} |", flush=True)
+            path.unlink()
+
+
+if __name__ == "__main__":
+    main()
