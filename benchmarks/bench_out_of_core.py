@@ -8,7 +8,7 @@ rows and written to Parquet in row groups of 200,000 (the writer never holds the
 peak RSS (``ru_maxrss``) is its own.  One thread everywhere.
 
     python benchmarks/bench_out_of_core.py                      # n = 1e4 .. 1e6, both methods
-    python benchmarks/bench_out_of_core.py --max 1e7 --max-in-memory 1e6
+    python benchmarks/bench_out_of_core.py --max 1e7 --plot docs/images/out_of_core.png
 """
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ def main() -> None:
     ap.add_argument("--max", type=float, default=1e6, help="largest n (powers of ten from 1e4)")
     ap.add_argument("--max-in-memory", type=float, default=None,
                     help="largest n for the in-memory fit (default: --max)")
+    ap.add_argument("--json", help="write the measurements to this JSON file")
+    ap.add_argument("--plot", help="write seconds and peak RSS against rows to this PNG")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -91,6 +93,7 @@ def main() -> None:
           "in-memory seconds |")
     print("|---|---|---|---|---|---|")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = Path(tmp) / f"adult_{n}.parquet"
@@ -106,11 +109,38 @@ def main() -> None:
                     continue
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 seconds[method] = r["seconds"]
+                rows.append({"n": n, "method": method, **r})
                 ratio = (f"{seconds['out_of_core'] / seconds['in_memory']:.2f}"
                          if len(seconds) == 2 else "")
                 print(f"| {n:.0e} | {method} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | "
                       f"{r['peak_rss_mb']:.0f} | {ratio} |", flush=True)
             path.unlink()
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    if args.plot:
+        plot(rows, args.plot)
+
+
+def plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for method, style in [("in_memory", "o--"), ("out_of_core", "s-")]:
+        mine = [r for r in rows if r["method"] == method]
+        n = [r["n"] for r in mine]
+        axes[0].plot(n, [r["seconds"] for r in mine], style, label=method.replace("_", " "))
+        axes[1].plot(n, [r["peak_rss_mb"] for r in mine], style, label=method.replace("_", " "))
+    axes[0].set(xscale="log", yscale="log", xlabel="rows", ylabel="fit seconds (1 thread)")
+    axes[1].set(xscale="log", yscale="log", xlabel="rows", ylabel="peak RSS (MB)")
+    axes[1].axhline(1536, color="grey", lw=0.8, ls=":")
+    for ax in axes:
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle("AIMSynthesizer(epsilon=1).fit, adult resampled to n rows x 15 columns")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
