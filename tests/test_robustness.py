@@ -261,3 +261,39 @@ def _fit_or_raise(gen: str, real: pd.DataFrame, epsilon: float, seed: int):
         model = getattr(nhssynth, gen)(epsilon=epsilon, random_state=seed,
                                        **SMALL.get(gen, {})).fit(real)
         return model.sample(len(real), random_state=seed)
+
+
+# -- domain_fraction="auto" (issue #17, item 2: defaults derived from n, columns and epsilon) --
+def test_auto_domain_fraction_formula():
+    from nhssynth.encoders.domain import auto_domain_fraction
+    rho = 0.0306  # about epsilon 1, delta 1e-5 in zCDP
+    assert auto_domain_fraction(9105, 48, rho, cap=0.6) == 0.3   # SUPPORT2: unchanged default
+    assert auto_domain_fraction(7874, 11, rho, cap=0.6) == 0.3   # flchain
+    assert auto_domain_fraction(150, 5, rho, cap=0.6) == 0.6     # iris: capped
+    assert auto_domain_fraction(150, 5, rho, cap=0.5) == 0.5
+    shares = [auto_domain_fraction(n, 10, rho, cap=0.6) for n in (100, 500, 800, 1000, 1500, 5000)]
+    assert shares == sorted(shares, reverse=True) and 0.3 < shares[3] < 0.6
+    # the formula: the noise of an even split over d columns is n / 50 where it is not clipped
+    n, d = 1000, 10
+    share = auto_domain_fraction(n, d, rho, cap=0.6)
+    assert np.sqrt(d / (2 * share * rho)) == pytest.approx(n / 50)
+    assert auto_domain_fraction(1000, 12, rho, cap=0.6) > share          # more columns: more
+    assert auto_domain_fraction(1000, 10, 4 * rho, cap=0.6) < share     # more budget: less
+
+
+def test_auto_domain_fraction_makes_a_150_row_table_fit_at_epsilon_1():
+    """iris at epsilon 1, no metadata, seed 0: refused with the old fixed share of 0.3, fitted
+    by default now (the robustness sweep's newly fitting tables; docs/robustness.md)."""
+    real = datasets.load_iris(as_frame=True).frame
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(NhssynthError, match="no column's domain could be released"):
+            nhssynth.AIMSynthesizer(epsilon=1.0, domain_fraction=0.3, random_state=0).fit(real)
+        model = nhssynth.AIMSynthesizer(epsilon=1.0, random_state=0).fit(real)
+        vae = nhssynth.DPVAESynthesizer(epsilon=1.0, max_epochs=1, random_state=0).fit(real)
+    assert model.get_params()["domain_fraction"] == "auto"
+    assert model.domain_fraction_ == 0.6 and vae.domain_fraction_ == 0.5
+    assert model.epsilon_ <= 1.0 and vae.epsilon_ <= 1.0
+    fake = model.sample(500, random_state=0)
+    assert not absurd_columns(real, fake)
+    assert fake.notna().any().sum() >= 1  # at least one column released, not all missing

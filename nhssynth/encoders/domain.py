@@ -60,7 +60,7 @@ from ..privacy.accounting import zcdp_epsilon, zcdp_rho_for
 from ..privacy.mechanisms import (histogram_edges, log_bin_edges, coarse_counts, project_counts,
                                   search_bounds, spread_beyond, zoom_range)
 
-__all__ = ["ColumnDomain", "TableDomain", "release_domain", "column_to_float", "smallest_epsilon_hint",
+__all__ = ["ColumnDomain", "TableDomain", "release_domain", "auto_domain_fraction", "column_to_float", "smallest_epsilon_hint",
            "CATEGORY_TARGET_ROWS", "data_statistics", "public_metadata", "impute_from_domain"]
 
 CATEGORY_TARGET_ROWS = 150  # a category this common (or 2% of the rows) should be released
@@ -278,6 +278,36 @@ def _plan(metadata: Metadata, n: int, rho: float, delta_threshold: float,
 # --------------------------------------------------------------------------------------------
 # the release
 # --------------------------------------------------------------------------------------------
+AUTO_DOMAIN_FRACTION = 0.3  # the share of the budget for the domain release on large tables
+_AUTO_ROWS_PER_SIGMA = 50.0  # "auto": the share that puts the noise at 1/50 of the rows ...
+
+
+def auto_domain_fraction(n_rows: int, n_columns: int, rho: float, cap: float) -> float:
+    """The ``domain_fraction="auto"`` share of a fit's budget for the domain release.
+
+    ``clip(d * 50**2 / (2 * rho * n**2), 0.3, cap)``: the smallest share, at least 0.3, at
+    which the noise of the domain budget split evenly over the ``d`` modelled columns,
+    ``sqrt(d / (2 * share * rho))``, is at most ``n / 50`` -- so that a category or a
+    power-of-two range holding a few percent of the rows clears it -- and at most ``cap``
+    (the rest is the model's).  Large tables get 0.3 (every table of the quality benchmark);
+    tables of a few hundred rows get up to ``cap``, where a released column beats a withheld
+    one and the model's own measurements are mostly noise anyway.  Public inputs only: ``n``
+    (treated as public, as everywhere in nhssynth), the column count and the budget.
+
+    Parameters
+    ----------
+    n_rows, n_columns : int
+    rho : float
+        The whole fit's budget in zCDP.
+    cap : float
+        Largest share.
+    """
+    if not math.isfinite(rho) or rho <= 0 or n_rows <= 0:
+        return AUTO_DOMAIN_FRACTION
+    need = max(n_columns, 1) * _AUTO_ROWS_PER_SIGMA ** 2 / (2.0 * rho * float(n_rows) ** 2)
+    return float(min(max(need, AUTO_DOMAIN_FRACTION), cap))
+
+
 def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
                    delta_threshold: float = 0.0, rng: Any = None, n_bins: int = _N_BINS,
                    max_category_share: float = _MAX_CATEGORY_SHARE) -> TableDomain:

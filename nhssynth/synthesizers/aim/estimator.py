@@ -32,13 +32,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..._rng import spawn
 from ...base import check_n_samples
 from ...encoders.binning import TableBins
-from ...encoders.domain import release_domain, smallest_epsilon_hint
+from ...encoders.domain import auto_domain_fraction, release_domain, smallest_epsilon_hint
 from ...exceptions import PrivacyBudgetError, SamplingError
 from ...table_source import TableSource
 from ...privacy.accounting import zcdp_rho_for
@@ -50,6 +50,7 @@ from ...calibration.graphical_model import (GraphicalModel, Measurement, estimat
 
 __all__ = ["AIMSynthesizer"]
 
+_AUTO_DOMAIN_CAP = 0.6  # domain_fraction="auto": at most this share for the domain release
 _SELECT_SHARE = 0.1  # of each round's budget, for choosing the marginal (AIM's alpha = 0.9)
 _NOISE_SCORE = math.sqrt(2.0 / math.pi)  # E|N(0, 1)|: expected L1 error per cell, per sigma
 _IMPOSSIBLE = -1e4  # a log-potential whose probability is 0 in float64 (no -inf arithmetic)
@@ -74,9 +75,14 @@ class AIMSynthesizer(BaseSynthesizer):
     metadata : Metadata, path or dict, optional
         Column kinds and public domains (declared categories and bounds cost no budget).
         Inferred from the table when None.
-    domain_fraction : float, default=0.3
+    domain_fraction : float or "auto", default="auto"
         Share of the budget (in zCDP) for the domain release: category sets, bounds and the
-        one-way histograms that give every column its shape.
+        one-way histograms that give every column its shape.  ``"auto"``:
+        ``clip(d * 50**2 / (2 * rho * n**2), 0.3, 0.6)`` for ``n`` rows, ``d`` modelled
+        columns and the whole budget ``rho`` (zCDP), i.e. 0.3 on tables of thousands of rows
+        and up to 0.6 on tables of a few hundred, where the domain needs more
+        (:func:`~nhssynth.encoders.domain.auto_domain_fraction`); the value used is
+        ``domain_fraction_``.
     n_bins : int, default=16
         Codes per numeric column in the model (runs of equal released mass of its fine
         histogram; values are drawn inside a code from the fine histogram).
@@ -101,6 +107,9 @@ class AIMSynthesizer(BaseSynthesizer):
     ----------
     epsilon_, delta_ : float
         Privacy spent (``epsilon_ <= epsilon``; ``inf`` and 0 when not private).
+    domain_fraction_ : float or None
+        The share of the budget the domain release got (``"auto"`` resolved; None when not
+        private).
     model_ : ModelState
         The fitted graphical model (sizes, measured cliques, potentials, total).
     bins_ : TableBins
@@ -118,7 +127,7 @@ class AIMSynthesizer(BaseSynthesizer):
 
     _parameter_constraints: dict = {
         **BaseSynthesizer._parameter_constraints,
-        "domain_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "domain_fraction": [Interval(Real, 0, 1, closed="neither"), StrOptions({"auto"})],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
         "degree": [Interval(Integral, 2, 3, closed="both")],
         "max_cells": [Interval(Integral, 4, None, closed="left")],
@@ -128,7 +137,7 @@ class AIMSynthesizer(BaseSynthesizer):
     }
 
     def __init__(self, *, epsilon: float | None = 1.0, delta: float | None = None,
-                 metadata: Any = None, domain_fraction: float = 0.3, n_bins: int = 16,
+                 metadata: Any = None, domain_fraction: float | str = "auto", n_bins: int = 16,
                  degree: int = 2, max_cells: int = 10_000, max_model_cells: int = 200_000,
                  rounds: int | None = None, iterations: int = 100, allow_non_private: bool = False,
                  random_state: Any = None) -> None:
@@ -204,13 +213,17 @@ class AIMSynthesizer(BaseSynthesizer):
 
     def _release_domain(self, frame, metadata, budget, rng):
         if budget is None:
+            self.domain_fraction_ = None
             return release_domain(frame, metadata, rho=None)
         undeclared = any(c.kind == "categorical" and not c.has_declared_categories
                          for c in metadata)
         delta_threshold = 0.1 * budget.delta if undeclared else 0.0
         rho = zcdp_rho_for(budget.epsilon, budget.delta - delta_threshold)
+        self.domain_fraction_ = self.domain_fraction if self.domain_fraction != "auto" else \
+            auto_domain_fraction(len(frame), sum(c.kind != "id" for c in metadata), rho,
+                                 cap=_AUTO_DOMAIN_CAP)
         try:
-            domain = release_domain(frame, metadata, rho=self.domain_fraction * rho,
+            domain = release_domain(frame, metadata, rho=self.domain_fraction_ * rho,
                                     delta_threshold=delta_threshold, rng=rng)
         except PrivacyBudgetError as exc:  # nothing released: name the epsilon that would
             hint = smallest_epsilon_hint(exc, budget.epsilon, budget.delta - delta_threshold)

@@ -21,7 +21,7 @@ from ...base import OutputSpan, check_n_samples
 from ...calibration.calibrator import MarginalCalibrator
 from ...calibration.selection import PairPlan, choose_and_measure_pairs
 from ...encoders.binning import TableBins
-from ...encoders.domain import release_domain, smallest_epsilon_hint
+from ...encoders.domain import auto_domain_fraction, release_domain, smallest_epsilon_hint
 from ...encoders.table import TableEncoder
 from ...exceptions import NonPrivateOperationWarning, PrivacyBudgetError, PrivacyWarning
 from ...metadata import as_metadata
@@ -42,6 +42,7 @@ logger = logging.getLogger("nhssynth")
 
 __all__ = ["DPVAESynthesizer"]
 
+_AUTO_DOMAIN_CAP = 0.5  # domain_fraction="auto": at most this share (DP-SGD needs the rest)
 _DP_GMM_COMPONENTS = 5  # mixture modes per numeric column under DP (a narrower encoded table)
 _PAIR_BINS = 8  # codes per numeric column in the measured two-way marginals
 _MAX_PAIRS = 16  # two-way marginals measured, at most (a spanning forest of the columns)
@@ -108,9 +109,14 @@ class DPVAESynthesizer(BaseSynthesizer):
     preprocessing : {"dp", "non-private"}, default="dp"
         ``"non-private"`` reads category sets, bounds and histograms from the rows (warns; the
         guarantee then covers the rest only).
-    domain_fraction : float, default=0.3
+    domain_fraction : float or "auto", default="auto"
         Share of the budget (zCDP) for the domain release: category sets, bounds and the one-way
         histograms that the encoder's mixtures are fitted to and the samples are calibrated to.
+        ``"auto"``: ``clip(d * 50**2 / (2 * rho * n**2), 0.3, 0.5)`` for ``n`` rows, ``d``
+        modelled columns and the whole budget ``rho`` (zCDP): 0.3 on tables of thousands of
+        rows, up to 0.5 on tables of a few hundred
+        (:func:`~nhssynth.encoders.domain.auto_domain_fraction`); the value used is
+        ``domain_fraction_``.
     pair_fraction : float, default=0.2
         Share of the budget (zCDP) for choosing and measuring two-way marginals (0: none).
     max_pairs : int or None, default=None
@@ -157,6 +163,9 @@ class DPVAESynthesizer(BaseSynthesizer):
     n_epochs_, n_steps_ : int
     batch_size_ : int
         The batch size used (``"auto"`` resolved).
+    domain_fraction_ : float or None
+        The share of the budget the domain release got (``"auto"`` resolved; None when not
+        private or ``preprocessing`` is not ``"dp"``).
     history_ : list of dict
         Per epoch: ``loss``, ``reconstruction``, ``kl``, ``epsilon`` (DP-SGD so far), ``seconds``.
     encoder_ : TableEncoder
@@ -180,7 +189,7 @@ class DPVAESynthesizer(BaseSynthesizer):
         "accountant": [StrOptions({"prv", "rdp"})],
         "secure_mode": ["boolean"],
         "preprocessing": [StrOptions({"dp", "non-private"})],
-        "domain_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "domain_fraction": [Interval(Real, 0, 1, closed="neither"), StrOptions({"auto"})],
         "pair_fraction": [Interval(Real, 0, 1, closed="left")],
         "max_pairs": [Interval(Integral, 0, None, closed="left"), None],
         "calibrate": ["boolean"],
@@ -196,7 +205,7 @@ class DPVAESynthesizer(BaseSynthesizer):
                  max_epochs: int = 60, batch_size: int | str = "auto", learning_rate: float = 0.01,
                  latent_dim: int = 4, hidden_dims: Sequence[int] = (128,), beta: float = 0.3,
                  weight_decay: float = 0.0, accountant: str = "prv", secure_mode: bool = False,
-                 preprocessing: str = "dp", domain_fraction: float = 0.3,
+                 preprocessing: str = "dp", domain_fraction: float | str = "auto",
                  pair_fraction: float = 0.2, max_pairs: int | None = None, calibrate: bool = True,
                  oversample: float = 10.0, metadata: Any = None,
                  encoder_params: dict | None = None, allow_non_private: bool = False,
@@ -308,6 +317,7 @@ class DPVAESynthesizer(BaseSynthesizer):
     def _encode(self, X, output_spans, preprocessing_privacy, budget):
         """The encoder (fitted here on a table, or the pipeline's), the real rows as a table
         and their encoding; the encoder's release is charged to ``budget``."""
+        self.domain_fraction_ = None  # set below when this fit releases the domain
         if output_spans is not None:
             Z = np.asarray(X, dtype=np.float32)
             if Z.ndim != 2 or not np.isfinite(Z).all():
@@ -323,7 +333,10 @@ class DPVAESynthesizer(BaseSynthesizer):
                   **(self.encoder_params or {})}
         epsilon = None
         if budget is not None and self.preprocessing == "dp":
-            epsilon = zcdp_epsilon(self._rho(budget, self.domain_fraction), 0.9 * budget.delta)
+            self.domain_fraction_ = self.domain_fraction if self.domain_fraction != "auto" else \
+                auto_domain_fraction(len(frame), sum(c.kind != "id" for c in learnt),
+                                     self._rho(budget, 1.0), cap=_AUTO_DOMAIN_CAP)
+            epsilon = zcdp_epsilon(self._rho(budget, self.domain_fraction_), 0.9 * budget.delta)
         # the encoder gets the metadata as given (inferred again if None): metadata inferred
         # here lists the categories seen in the rows, and the encoder's parameters are saved
         self.encoder_ = TableEncoder(self.metadata if not self.constraints_.constraints else learnt,
