@@ -95,3 +95,30 @@ def test_one_way_counts_sum_the_fine_histogram_onto_the_codes(n_bins):
         exact = np.bincount(codes[:, j], minlength=bins.columns[j].size)[cells]
         assert np.allclose(counts, exact), bins.names[j]
         assert sigma == 0.0
+
+
+def test_dequantised_values_follow_the_released_fine_counts_within_each_code():
+    """The vectorised de-quantisation draws each fine bin of a code with probability its
+    released count over the code's total (never an empty bin), then a point inside it."""
+    from nhssynth.encoders.binning import ColumnBins
+    from nhssynth.metadata import ColumnMetadata
+    edges = np.arange(0.0, 9.0)                     # 8 fine bins of width 1
+    counts = np.array([10.0, 0.0, 30.0, 60.0, 5.0, -2.0, 5.0, 90.0])  # noisy: one negative
+    col = ColumnBins(ColumnMetadata("x", "continuous", "float64"), fine_edges=edges,
+                     fine_counts=counts, cuts=np.array([4]))      # codes: bins 0-3 and 4-7
+    codes = np.repeat([0, 1], 100_000)
+    x = col._dequantise(codes, np.random.default_rng(0))
+    fine = np.floor(x).astype(int)
+    assert np.all((fine[:100_000] <= 3)) and np.all(fine[100_000:] >= 4)
+    share0 = np.bincount(fine[:100_000], minlength=8)[:4] / 100_000
+    share1 = np.bincount(fine[100_000:], minlength=8)[4:] / 100_000
+    assert share0 == pytest.approx([0.1, 0.0, 0.3, 0.6], abs=0.006)
+    assert share1 == pytest.approx([0.05, 0.0, 0.05, 0.9], abs=0.006)
+    # uniform inside a bin
+    inside = x[fine == 7] - 7
+    assert inside.min() >= 0 and inside.max() < 1 and abs(inside.mean() - 0.5) < 0.01
+    integer = ColumnBins(ColumnMetadata("n", "integer", "int64"), fine_edges=np.array([0., 2., 4.]),
+                         fine_counts=np.array([1.0, 3.0]), cuts=np.array([], dtype=int))
+    v = integer._dequantise(np.zeros(40_000, dtype=int), np.random.default_rng(1))
+    assert set(np.unique(v)) == {0.0, 1.0, 2.0, 3.0}
+    assert np.mean(v >= 2) == pytest.approx(0.75, abs=0.01)

@@ -128,3 +128,19 @@ def test_samples_follow_the_model():
         assert np.abs(p_model - p_sample).sum() < 0.03
     again = model.sample(100, np.random.default_rng(5))
     assert np.array_equal(again, model.sample(100, np.random.default_rng(5)))
+
+
+def test_inverse_cdf_lookup_equals_one_searchsorted_per_row():
+    from nhssynth.calibration.graphical_model import _inverse_cdf
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(7), size=50)
+    p[3] = [0, 0, 1, 0, 0, 0, 0]          # point masses and empty cells
+    p[4] = [0, 0, 0, 0, 0, 0, 1]
+    cdf = np.cumsum(p, axis=1)
+    cdf[:, -1] = 1.0
+    row = rng.integers(0, 50, 20_000)
+    u = rng.random(20_000)
+    u[:3] = 0.0
+    expected = np.array([min(np.searchsorted(cdf[r], x, side="right"), 6) for r, x in zip(row, u)])
+    assert np.array_equal(_inverse_cdf(cdf, row, u), expected)
+    assert np.all(_inverse_cdf(cdf, np.full(100, 3), rng.random(100)) == 2)

@@ -333,16 +333,22 @@ class GraphicalModel:
             row = (np.ravel_multi_index(tuple(codes[:, a] for a in sep), [t.sizes[a] for a in sep])
                    if sep else np.zeros(n, dtype=np.int64))
             u = rng.random(n)
-            pick = np.empty(n, dtype=np.int64)
-            order = np.argsort(row, kind="stable")
-            bounds = np.flatnonzero(np.diff(row[order])) + 1
-            for block in np.split(order, bounds):
-                if block.size:
-                    pick[block] = np.searchsorted(cdf[row[block[0]]], u[block], side="right")
-            pick = np.minimum(pick, table.shape[1] - 1)
+            pick = _inverse_cdf(cdf, row, u)
             for a, values in zip(new, np.unravel_index(pick, [t.sizes[a] for a in new])):
                 codes[:, a] = values
         return codes
+
+
+def _inverse_cdf(cdf: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """For each draw ``i``, the first column of ``cdf[row[i]]`` above ``u[i]`` (inverse-CDF
+    sampling from many discrete distributions at once).  Row ``r`` of the CDF table is
+    shifted by ``r`` and flattened, which keeps it sorted (each row rises from ``r`` to
+    ``r + 1``), so one ``searchsorted`` of ``row + u`` finds every draw: no sort of the draws,
+    no loop over rows."""
+    k = cdf.shape[1]
+    flat = (cdf + np.arange(cdf.shape[0], dtype=np.float64)[:, None]).ravel()
+    pick = np.searchsorted(flat, row + u, side="right") - row * k
+    return np.clip(pick, 0, k - 1)
 
 
 def _bfs(start: int, neighbours: dict[int, list[int]]) -> list[int]:

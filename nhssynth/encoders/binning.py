@@ -192,25 +192,43 @@ class ColumnBins:
         return self._dequantise(value_codes, rng), mask
 
     def _dequantise(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A value for each code: a fine bin drawn with the released fine counts inside the
+        code's run of fine bins, then a point drawn uniformly inside that bin (an integer,
+        each equally likely, when the code's bins are whole integers).  Vectorised over the
+        rows: one inverse-CDF lookup for all codes at once."""
         edges = self.fine_edges
-        starts = np.concatenate([[0], self.cuts])
-        stops = np.concatenate([self.cuts, [edges.size - 1]])
-        out = np.empty(codes.size, dtype=np.float64)
-        for c in np.unique(codes):
-            rows = np.flatnonzero(codes == c)
-            lo, hi = int(starts[c]), int(stops[c])
+        starts = np.concatenate([[0], self.cuts]).astype(np.int64)
+        stops = np.concatenate([self.cuts, [edges.size - 1]]).astype(np.int64)
+        cdf, integer = self._code_tables(starts, stops)
+        u = rng.random(codes.size)
+        fine = np.searchsorted(cdf, codes + u, side="right")
+        fine = np.clip(fine, starts[codes], stops[codes] - 1)
+        left, right = edges[fine], edges[fine + 1]
+        r = rng.random(codes.size)
+        out = left + r * (right - left)
+        whole = integer[codes]
+        if whole.any():
+            first = np.ceil(left[whole])
+            count = np.maximum(np.floor(right[whole] - 1e-9) - first + 1, 1)
+            out[whole] = first + np.floor(r[whole] * count)
+        return out
+
+    def _code_tables(self, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per fine bin, its code plus the CDF of the released counts within its code (so the
+        table rises from ``c`` to ``c + 1`` over code ``c``'s bins); per code, whether its bins
+        are whole integers."""
+        edges = self.fine_edges
+        cdf = np.empty(edges.size - 1, dtype=np.float64)
+        integer = np.zeros(starts.size, dtype=bool)
+        for c, (lo, hi) in enumerate(zip(starts, stops)):
             w = np.clip(self.fine_counts[lo:hi], 0.0, None)
             w = w / w.sum() if w.sum() > 0 else np.full(hi - lo, 1.0 / (hi - lo))
-            fine = lo + rng.choice(hi - lo, size=rows.size, p=w)
-            left, right = edges[fine], edges[fine + 1]
-            if self.meta.kind == "integer" and np.allclose(right - left, np.round(right - left)):
-                # whole-integer bins: the integers inside, each equally likely
-                first = np.ceil(left)
-                count = np.maximum(np.floor(right - 1e-9) - first + 1, 1)
-                out[rows] = first + np.floor(rng.random(rows.size) * count)
-            else:
-                out[rows] = left + rng.random(rows.size) * (right - left)
-        return out
+            within = np.cumsum(w)
+            within[-1] = 1.0
+            cdf[lo:hi] = c + within
+            widths = edges[lo + 1:hi + 1] - edges[lo:hi]
+            integer[c] = self.meta.kind == "integer" and np.allclose(widths, np.round(widths))
+        return cdf, integer
 
     def restore(self, values: np.ndarray, mask: np.ndarray) -> Any:
         """Values from :meth:`values` as an array of the column's dtype."""
