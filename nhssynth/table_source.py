@@ -31,6 +31,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from .exceptions import MetadataError
+from .metadata import _check_sep, _read_csv, sniff_delimiter
 
 __all__ = ["TableSource", "is_table_source_input"]
 
@@ -129,7 +130,6 @@ class TableSource:
         if path.suffix.lower() in (".parquet", ".pq"):
             return cls([path], batch_rows=batch_rows)
         if path.suffix.lower() in (".csv", ".tsv", ".txt") or suffix in (".csv.gz", ".tsv.gz"):
-            from .metadata import _check_sep, _read_csv, sniff_delimiter
             _read_csv(path, sep, None, {"nrows": 1000})  # the in-memory read's checks: a
             # file that is empty, unparsable, or read as one column with another delimiter
             sep = _check_sep(sep) or sniff_delimiter(path)

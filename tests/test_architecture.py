@@ -22,7 +22,7 @@ LAYERS = {
     "calibration": {"exceptions", "metadata", "base", "privacy", "encoders", "_values"},
     "io": {"exceptions", "metadata", "base", "constraints"},
     "synthesizers": {"exceptions", "metadata", "base", "privacy", "encoders", "calibration", "io",
-                     "_values", "_rng", "constraints"},
+                     "_values", "_rng", "constraints", "table_source"},
     "pipeline": {"encoders", "privacy", "base", "exceptions", "metadata"},
     "datasets": {"metadata"},
     "metrics": {"exceptions", "metadata", "base", "_values", "synthesizers", "constraints"},
@@ -33,7 +33,9 @@ LAYERS = {
     "__init__": None,  # the public re-exports may import anything
     "__main__": {"cli"},
     "transformers": {"encoders"},  # the public import path of the column encoders
-    "sampling_io": {"_rng"},  # sample_to_parquet: any generator, duck-typed
+    "sampling_io": {"_rng"},
+    # tables larger than memory: Parquet/CSV/chunks read by column or batch (out-of-core fits)
+    "table_source": {"exceptions", "metadata"},  # sample_to_parquet: any generator, duck-typed
     # suggest_constraints: candidates from the metadata, DP violation counts in the ledger
     "suggest": {"_rng", "exceptions", "metadata", "constraints", "privacy"},
 }
