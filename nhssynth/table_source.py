@@ -95,8 +95,23 @@ class TableSource:
     @classmethod
     def open(cls, X: Any, *, sep: str | None = None,
              batch_rows: int = DEFAULT_BATCH_ROWS) -> "TableSource":
-        """A source for ``X``: a Parquet file or directory, a CSV file, an iterable of
-        DataFrames (spooled to a private temporary directory), or a TableSource (returned).
+        """A source for a Parquet/CSV path, an iterable of DataFrames, or a TableSource.
+
+        A Parquet file or directory is read in place; a CSV file or an iterable of
+        DataFrames is spooled to a private temporary directory; a TableSource is returned
+        as it is.
+
+        Parameters
+        ----------
+        X : str, path, iterable of DataFrame or TableSource
+        sep : str, optional
+            CSV delimiter (default: sniffed).
+        batch_rows : int, default 200_000
+            Rows per batch of :meth:`iter_frames`.
+
+        Returns
+        -------
+        TableSource
 
         Raises
         ------
@@ -210,7 +225,18 @@ class TableSource:
         return s
 
     def iter_frames(self, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
-        """The table's kept rows in order, ``batch_rows`` at a time, as DataFrames."""
+        """The table's kept rows in order, ``batch_rows`` at a time.
+
+        Parameters
+        ----------
+        columns : sequence of str, optional
+            Columns to read (default: all).
+
+        Yields
+        ------
+        DataFrame
+            At most ``batch_rows`` rows.
+        """
         _, pq = _import_pyarrow()
         columns = list(columns) if columns is not None else self.columns
         start = 0
