@@ -250,8 +250,12 @@ class TableSource:
                 if len(frame):
                     yield frame
 
-    def keep_rows(self, keep: np.ndarray) -> None:
-        """From now on, read only the rows where ``keep`` (one bool per stored row) is true."""
+    def keep_rows(self, keep: np.ndarray | None) -> None:
+        """From now on, read only the rows where ``keep`` (one bool per stored row) is true;
+        ``None`` reads every row again."""
+        if keep is None:
+            self._keep = None
+            return
         keep = np.asarray(keep, dtype=bool)
         total = int(sum(m.num_rows for m in self._meta))
         if keep.shape != (total,):

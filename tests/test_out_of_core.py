@@ -127,6 +127,21 @@ def test_missing_drop_rows_are_dropped_as_in_memory(table, tmp_path):
     _same_fit(a, b)
 
 
+def test_a_source_can_be_fitted_again_with_other_metadata(table, tmp_path):
+    """A user's TableSource is reused: the rows one fit drops (missing="drop") are not
+    missing from the next fit, and the context manager leaves a Parquet source's files."""
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path)
+    md = Metadata.from_dataframe(table)
+    with TableSource.open(path, batch_rows=1000) as source:
+        assert len(source) == len(table) and "age" in source and "3000 rows" in repr(source)
+        _same_fit(_fit(table, metadata=md.update("bmi", missing="drop")),
+                  _fit(source, metadata=md.update("bmi", missing="drop")))
+        assert len(source) < len(table)
+        _same_fit(_fit(table, metadata=md), _fit(source, metadata=md))
+    assert path.exists()
+
+
 def test_temporary_copy_is_deleted_after_fit_and_after_a_failed_fit(table, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     _fit(iter([table.iloc[:1500], table.iloc[1500:]]))

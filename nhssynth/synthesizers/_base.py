@@ -96,6 +96,7 @@ class BaseSynthesizer(GeneratorMixin, BaseEstimator):
         """A table on disk and its metadata, validated without holding the table: metadata is
         inferred one column at a time, every batch of rows is validated, and rows a
         ``missing="drop"`` column lacks are masked out of the source."""
+        source.keep_rows(None)  # a source fitted before: its rows as stored, not last fit's
         if len(source) < 2:
             raise MetadataError(f"{type(self).__name__}.fit needs at least 2 rows, got "
                                 f"{len(source)}.")

@@ -479,11 +479,7 @@ def _streamed_counts(source: TableSource, bins: TableBins, cliques: list[tuple])
         for c, total in counts.items():
             flat, cells = _flat_cells(codes, c, bins.sizes)
             total += np.bincount(flat, minlength=cells)
-    floats = {c: v.astype(np.float64) for c, v in counts.items()}
-
-    def real(clique: tuple) -> np.ndarray:
-        return floats[clique]
-    return real
+    return {c: v.astype(np.float64) for c, v in counts.items()}.__getitem__
 
 
 def _round_noise(rho: float) -> tuple[float, float]:
