@@ -16,20 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ._rng import seed_sequence
+from .table_source import import_pyarrow
 
 __all__ = ["sample_to_parquet"]
 
 DEFAULT_CHUNK_SIZE = 250_000
-
-
-def _import_pyarrow():
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as exc:  # pragma: no cover - pyarrow is in the test extra
-        raise ImportError("sample_to_parquet needs pyarrow: pip install 'nhssynth[parquet]' "
-                          "(or pip install pyarrow).") from exc
-    return pa, pq
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -149,7 +140,7 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
         raise TypeError(f"generator must have a sample(n, random_state=...) method; got "
                         f"{type(generator).__name__}.")
     path = _check_path(path, overwrite)
-    pa, pq = _import_pyarrow()
+    pa, pq = import_pyarrow("sample_to_parquet")
 
     n_chunks = -(-n_samples // chunk_size)
     base = seed_sequence(random_state)

@@ -38,13 +38,15 @@ __all__ = ["TableSource", "is_table_source_input"]
 DEFAULT_BATCH_ROWS = 200_000
 
 
-def _import_pyarrow():
+def import_pyarrow(purpose: str = "fitting from a file or from chunks"):
+    """``(pyarrow, pyarrow.parquet)``, or an ImportError saying what needs them and how to
+    install them (pyarrow is an optional dependency: the ``parquet`` extra)."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:  # pragma: no cover - pyarrow is in the test extra
-        raise ImportError("fitting from a file or from chunks needs pyarrow: "
-                          "pip install 'nhssynth[parquet]' (or pip install pyarrow).") from exc
+        raise ImportError(f"{purpose} needs pyarrow: pip install 'nhssynth[parquet]' "
+                          "(or pip install pyarrow).") from exc
     return pa, pq
 
 
@@ -81,7 +83,7 @@ class TableSource:
 
     def __init__(self, files: Sequence[str | os.PathLike], *, batch_rows: int = DEFAULT_BATCH_ROWS,
                  temporary_dir: str | os.PathLike | None = None) -> None:
-        _, pq = _import_pyarrow()
+        _, pq = import_pyarrow()
         self.files = [Path(f) for f in files]
         self.batch_rows = int(batch_rows)
         self.temporary_dir = temporary_dir
@@ -156,7 +158,7 @@ class TableSource:
     @classmethod
     def _spool(cls, chunks: Iterator[Any], batch_rows: int, what: str) -> "TableSource":
         """Write each chunk to its own Parquet file in a private temporary directory."""
-        pa, pq = _import_pyarrow()
+        pa, pq = import_pyarrow()
         tmp = tempfile.mkdtemp(prefix="nhssynth-table-")  # mode 0700: the real data
         files: list[Path] = []
         columns: list[str] | None = None
@@ -211,7 +213,7 @@ class TableSource:
         """The whole column ``name`` (every file, the kept rows), as a Series."""
         if name not in self.columns:
             raise KeyError(name)
-        _, pq = _import_pyarrow()
+        _, pq = import_pyarrow()
         parts = [pq.read_table(f, columns=[name]).to_pandas()[name] for f in self.files]
         if len(parts) == 1:
             s = parts[0]
@@ -237,7 +239,7 @@ class TableSource:
         DataFrame
             At most ``batch_rows`` rows.
         """
-        _, pq = _import_pyarrow()
+        _, pq = import_pyarrow()
         columns = list(columns) if columns is not None else self.columns
         start = 0
         for f in self.files:
@@ -280,7 +282,7 @@ class TableSource:
 
 
 def _check_same_schema(files: Sequence[Path]) -> None:
-    _, pq = _import_pyarrow()
+    _, pq = import_pyarrow()
     first = pq.ParquetFile(files[0]).schema_arrow.remove_metadata()
     for f in files[1:]:
         schema = pq.ParquetFile(f).schema_arrow.remove_metadata()
