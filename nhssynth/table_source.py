@@ -202,10 +202,6 @@ class TableSource:
             return int(self._keep.sum())
         return int(sum(m.num_rows for m in self._meta))
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        return len(self), len(self.columns)
-
     def __contains__(self, name: object) -> bool:
         return name in self.columns
 
