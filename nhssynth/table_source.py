@@ -249,8 +249,13 @@ class TableSource:
                     yield frame
 
     def keep_rows(self, keep: np.ndarray | None) -> None:
-        """From now on, read only the rows where ``keep`` (one bool per stored row) is true;
-        ``None`` reads every row again."""
+        """From now on, read only the rows where ``keep`` is true.
+
+        Parameters
+        ----------
+        keep : ndarray of bool or None
+            One entry per stored row; ``None`` reads every row again.
+        """
         if keep is None:
             self._keep = None
             return
