@@ -358,9 +358,7 @@ def infer_column(series: pd.Series, name: str) -> ColumnMetadata:
     nonnull = series.dropna()
     nullable = bool(len(nonnull) < len(series))
     if len(nonnull) == 0:
-        raise MetadataError(
-            f"column {name!r} is entirely missing, so its kind cannot be inferred; drop the column "
-            f"or declare it in the metadata (kind and dtype).")
+        return _infer_all_missing(series, name)
 
     if pd.api.types.is_bool_dtype(dtype):
         return ColumnMetadata(name, "boolean", dtype_str, nullable, categories=[False, True])
@@ -425,6 +423,38 @@ def infer_column(series: pd.Series, name: str) -> ColumnMetadata:
 def _is_near_unique_text(n_distinct: int, n_nonnull: int) -> bool:
     """The rule for identifiers and free text (see ``_TEXT_ID_SHARE``)."""
     return n_distinct >= _TEXT_ID_MIN_DISTINCT and n_distinct > _TEXT_ID_SHARE * n_nonnull
+
+
+def _infer_all_missing(series: pd.Series, name: str) -> ColumnMetadata:
+    """An entirely missing column: its kind from its dtype alone (there are no values to look
+    at), nullable, no categories or bounds.  Nothing can be learnt about its values, so every
+    generator returns it entirely missing (kept, not dropped: the output has the input's
+    columns)."""
+    dtype = series.dtype
+    dtype_str = str(dtype)
+    if len(series) == 0:
+        raise MetadataError(f"column {name!r} has no rows, so its kind cannot be inferred.")
+    if pd.api.types.is_bool_dtype(dtype):
+        meta = ColumnMetadata(name, "boolean", dtype_str, True, categories=[False, True])
+    elif isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+        tz = str(dtype.tz) if getattr(dtype, "tz", None) is not None else None
+        meta = ColumnMetadata(name, "datetime", dtype_str, True, timezone=tz)
+    elif isinstance(dtype, pd.CategoricalDtype):
+        meta = ColumnMetadata(name, "categorical", "category", True,
+                              categories=[_to_builtin(c) for c in dtype.categories] or None,
+                              ordered=bool(dtype.ordered), domain="data")
+    elif pd.api.types.is_integer_dtype(dtype):
+        meta = ColumnMetadata(name, "integer", dtype_str, True)
+    elif pd.api.types.is_numeric_dtype(dtype):
+        meta = ColumnMetadata(name, "continuous", dtype_str, True)
+    else:  # object / str: no values to say which; nothing is encoded for it either way
+        meta = ColumnMetadata(name, "categorical", dtype_str, True)
+    warnings.warn(
+        f"column {name!r} is entirely missing: it is kept as a nullable {meta.kind} column (from "
+        f"its dtype {dtype_str}) and comes back entirely missing, since there is nothing to learn "
+        f"about its values. Drop it if it is not needed, or declare its kind in the metadata.",
+        MetadataWarning, stacklevel=4)
+    return meta
 
 
 def _warn_text_id(name: str, n_distinct: int, n_nonnull: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 from nhssynth.base import OutputSpan
 from nhssynth.datasets import load_example
 from nhssynth import TableEncoder
-from nhssynth.exceptions import EncodingError, MetadataError
+from nhssynth.exceptions import EncodingError, MetadataError, MetadataWarning
 from nhssynth.metadata import ColumnMetadata, Metadata
 from nhssynth.transformers import GMMEncoder
 
@@ -202,11 +202,15 @@ def test_constant_and_all_missing_columns():
     assert_frames_match(df, enc.inverse_transform(enc.transform(df)), enc.metadata_)
     out = enc.inverse_transform(np.random.default_rng(0).normal(size=(50, enc.n_features_out_)))
     assert (out["k"] == 7.25).all() and (out["i"] == 3).all()
-    # an all-missing column cannot be inferred ...
-    allnan = df.assign(z=np.nan)
-    with pytest.raises(MetadataError, match="'z' is entirely missing"):
-        TableEncoder().fit(allnan)
-    # ... but works when declared: it comes back all-missing
+    # an all-missing column is inferred from its dtype and comes back all missing ...
+    allnan = df.assign(z=np.nan, o=pd.Series([None] * len(df), dtype=object))
+    with pytest.warns(MetadataWarning, match="'z' is entirely missing"):
+        enc = TableEncoder(dtype="float64", random_state=0).fit(allnan)
+    out = enc.inverse_transform(np.random.default_rng(1).normal(size=(30, enc.n_features_out_)))
+    assert out["z"].isna().all() and out["o"].isna().all()
+    assert out["z"].dtype == np.float64 and out["o"].dtype == object
+    allnan = allnan.drop(columns="o")
+    # ... and so does a declared one
     md = Metadata.from_dataframe(df).copy()
     md.columns.append(ColumnMetadata("z", "continuous", "float64", nullable=True))
     enc = TableEncoder(md, dtype="float64", random_state=0).fit(allnan)

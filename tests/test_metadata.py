@@ -172,8 +172,6 @@ def test_bad_frames_give_clear_errors():
         Metadata.from_dataframe(dup)
     with pytest.raises(MetadataError, match="column names must be strings"):
         Metadata.from_dataframe(pd.DataFrame({0: [1.0], 1: [2.0]}))
-    with pytest.raises(MetadataError, match="column 'empty' is entirely missing"):
-        Metadata.from_dataframe(pd.DataFrame({"a": [1.0, 2.0], "empty": [np.nan, np.nan]}))
     mixed = pd.DataFrame({"m": pd.Series(["a", 1, 2.5], dtype=object)})
     with pytest.raises(MetadataError, match=r"column 'm' mixes value types \['number', 'str'\].*astype\(str\)"):
         Metadata.from_dataframe(mixed)
@@ -474,3 +472,22 @@ def test_property_text_id_rule(n_rows, data, missing):
     assert kind == expected
     if kind == "id":  # always explained, with the override
         assert any("kinds={'col': 'categorical'}" in str(w.message) for w in caught)
+
+
+def test_entirely_missing_columns_are_inferred_from_their_dtype():
+    n = 4
+    df = pd.DataFrame({"a": [1.5, 2.0, 3.0, 4.0], "f": np.nan,
+                       "o": pd.Series([None] * n, dtype=object),
+                       "d": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]"),
+                       "i": pd.Series([pd.NA] * n, dtype="Int64"),
+                       "b": pd.Series([pd.NA] * n, dtype="boolean"),
+                       "c": pd.Categorical([None] * n, categories=["x", "y"])})
+    with pytest.warns(MetadataWarning, match="column 'f' is entirely missing: it is kept as a "
+                                             "nullable continuous column"):
+        md = Metadata.from_dataframe(df)
+    kinds = {c.name: c.kind for c in md.columns}
+    assert kinds == {"a": "continuous", "f": "continuous", "o": "categorical", "d": "datetime",
+                     "i": "integer", "b": "boolean", "c": "categorical"}
+    assert all(md[name].nullable for name in "fodibc")
+    assert md["o"].categories is None and md["c"].categories == ["x", "y"]
+    md.validate(df)

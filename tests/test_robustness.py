@@ -297,3 +297,25 @@ def test_auto_domain_fraction_makes_a_150_row_table_fit_at_epsilon_1():
     fake = model.sample(500, random_state=0)
     assert not absurd_columns(real, fake)
     assert fake.notna().any().sum() >= 1  # at least one column released, not all missing
+
+
+@pytest.mark.parametrize("epsilon", [EPSILON, None])
+@pytest.mark.parametrize("gen", ["AIMSynthesizer", "MarginalSynthesizer", "DPVAESynthesizer"])
+def test_entirely_missing_columns_come_back_missing_statsmodels_fertility(gen, epsilon):
+    # statsmodels.fertility has two entirely missing years (2012, 2013); they refused the fit.
+    # Now inferred from their dtype and generated missing, with the input's dtypes; the rest
+    # of the table is modelled as usual
+    n = 600
+    rng = np.random.default_rng(3)
+    real = pd.DataFrame({"rate": rng.gamma(4.0, 0.6, n).round(2),
+                         "region": rng.choice(["north", "south", "east"], n, p=[0.5, 0.3, 0.2]),
+                         "2012": np.nan, "code": pd.Series([None] * n, dtype=object),
+                         "seen": pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns]"),
+                         "count": pd.Series([pd.NA] * n, dtype="Int64")})
+    out = _fit_or_raise(gen, real, epsilon, 0)
+    assert list(out.columns) == list(real.columns)
+    assert (out.dtypes == real.dtypes).all(), out.dtypes
+    for name in ("2012", "code", "seen", "count"):
+        assert out[name].isna().mean() > 0.95, name  # under DP the missing share is noisy
+    assert out["region"].notna().all() and set(out["region"]) <= {"north", "south", "east"}
+    assert out["rate"].notna().mean() > 0.5

@@ -332,8 +332,9 @@ class TableBins:
         out = []
         for c in domain:
             col = metadata[c.name]
-            if c.withheld or (c.categories is None and c.edges is None):
-                continue
+            if c.withheld or (c.categories is None and c.edges is None) \
+                    or (c.categories is not None and len(c.categories) == 0):
+                continue  # nothing to code (an entirely missing column has no category)
             if c.categories is not None:
                 out.append(ColumnBins(col, labels=list(c.categories), other=c.source == "dp"))
                 continue

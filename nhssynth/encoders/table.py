@@ -412,6 +412,11 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         if mask.any() and not meta.nullable:
             raise MetadataError(f"column {name!r} has missing values but the metadata says it has "
                                 f"none; set nullable: true for it.")
+        if mask.all() and self.epsilon is None and not self._domain(name):
+            # entirely missing, fitted without DP: nothing to learn, generated as missing (under
+            # DP the released missing share decides, never the raw rows)
+            col.withheld = True
+            return col
         if meta.nullable and meta.missing == "impute":
             fill = self._impute_fill(meta, s, mask)
             self.impute_values_[name] = fill

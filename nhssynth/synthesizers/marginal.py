@@ -249,6 +249,8 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
                 sorted(pd.unique(nonnull.astype(object)), key=lambda v: (str(type(v)), v))
             codes = pd.Index(cats).get_indexer(nonnull.astype(object))
         k = len(cats)
+        if k == 0:  # entirely missing, no category declared: nothing to learn
+            return {"type": "withheld", "p_missing": 1.0}
         counts = np.bincount(codes[codes >= 0], minlength=k).astype(float)
         counts = np.append(counts, float(s.isna().sum())) if col.nullable else counts
         if eps is None:
@@ -271,6 +273,8 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
         fin = v[~miss]
         n_missing = float(miss.sum())
         if eps is None:
+            if fin.size == 0:  # entirely missing: nothing to learn
+                return {"type": "withheld", "p_missing": 1.0}
             p_missing = n_missing / max(len(v), 1)
             distinct, counts = np.unique(fin, return_counts=True)
             if distinct.size <= 4 * self.bins:
