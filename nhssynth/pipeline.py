@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections import Counter
 from typing import Any
 
@@ -12,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from .encoders.table import TableEncoder
 from .exceptions import MetadataError
 from .metadata import as_metadata
+from .sampling_io import DEFAULT_CHUNK_SIZE, sample_to_parquet
 
 __all__ = ["SynthesisPipeline", "make_synthesis_pipeline"]
 
@@ -126,7 +128,9 @@ class SynthesisPipeline(Pipeline):
                 raise TypeError(f"step {name!r} ({type(t).__name__}) must implement fit_transform and "
                                 f"inverse_transform so samples can be mapped back.")
 
-    def sample(self, n_samples: int, *, random_state: Any = None):
+    def sample(self, n_samples: int, *, random_state: Any = None,
+               path: str | os.PathLike | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               overwrite: bool = False):
         """Draw ``n_samples`` rows and invert them through every transformer.
 
         Parameters
@@ -134,9 +138,25 @@ class SynthesisPipeline(Pipeline):
         n_samples : int
         random_state : int, RandomState, Generator or None
             Seed of this draw (passed to the generator's ``sample``).
+        path : str or os.PathLike, optional
+            Write the rows to this Parquet file instead of returning them, ``chunk_size`` rows
+            at a time, and return the path (:func:`nhssynth.sample_to_parquet`).  Needs pyarrow.
+        chunk_size : int, default 250_000
+            Rows per chunk when ``path`` is given.
+        overwrite : bool, default False
+            Replace ``path`` if it exists (otherwise :class:`FileExistsError`).
+
+        Returns
+        -------
+        DataFrame, ndarray or pathlib.Path
+            The rows, inverted through every transformer; the file's path when ``path`` is
+            given.
         """
         generator = self.steps[-1][1]
         check_is_fitted(generator)
+        if path is not None:
+            return sample_to_parquet(self, n_samples, path, chunk_size=chunk_size,
+                                     random_state=random_state, overwrite=overwrite)
         out = generator.sample(n_samples, random_state=random_state)
         for _, transformer in reversed(self.steps[:-1]):
             if _active(transformer):

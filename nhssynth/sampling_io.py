@@ -65,7 +65,8 @@ def _check_path(path: Any, overwrite: bool) -> Path:
 
 def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *,
                       chunk_size: int = DEFAULT_CHUNK_SIZE, random_state: Any = None,
-                      overwrite: bool = False, compression: str | None = "snappy") -> Path:
+                      overwrite: bool = False, compression: str | None = "snappy",
+                      conditions: Any = None) -> Path:
     """Sample ``n_samples`` rows from a fitted generator into a Parquet file, chunk by chunk.
 
     Each chunk is one call ``generator.sample(m, random_state=rng_i)`` (``m = chunk_size``,
@@ -100,6 +101,10 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
         Replace ``path`` if it exists (otherwise :class:`FileExistsError`).
     compression : str or None, default "snappy"
         Parquet compression codec (``pyarrow.parquet.ParquetWriter``'s ``compression``).
+    conditions : dict, optional
+        Passed to every ``generator.sample`` call (``sample(m, random_state=..., conditions=...)``):
+        every row written meets them.  ``None`` (the default) does not pass the argument, so
+        any generator with ``sample(n, random_state=...)`` works.
 
     Returns
     -------
@@ -142,6 +147,7 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
     path = _check_path(path, overwrite)
     pa, pq = import_pyarrow("sample_to_parquet")
 
+    extra = {} if conditions is None else {"conditions": conditions}
     n_chunks = -(-n_samples // chunk_size)
     base = seed_sequence(random_state)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
@@ -151,7 +157,7 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
     try:
         for i in range(n_chunks):
             m = min(chunk_size, n_samples - i * chunk_size)
-            chunk = generator.sample(m, random_state=_chunk_rng(base, i))
+            chunk = generator.sample(m, random_state=_chunk_rng(base, i), **extra)
             if not isinstance(chunk, pd.DataFrame):
                 raise TypeError(f"{type(generator).__name__}.sample returned "
                                 f"{type(chunk).__name__}; sample_to_parquet writes DataFrames.")

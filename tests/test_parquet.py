@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import NotFittedError
 
 import nhssynth
 from nhssynth import MarginalSynthesizer, NonPrivateOperationWarning, sample_to_parquet
@@ -173,3 +174,45 @@ def test_a_chunk_with_other_dtypes_is_a_clear_error_and_leaves_no_file(tmp_path)
     with pytest.raises(ValueError, match="chunk 1 does not fit the schema of the first chunk"):
         sample_to_parquet(_Drifting(), 20, path, chunk_size=10)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("gen", ["AIMSynthesizer", "DPVAESynthesizer", "MarginalSynthesizer"])
+def test_sample_with_a_path_writes_the_same_rows_as_sample_to_parquet(gen, table, tmp_path):
+    """``sample(n, path=...)`` on every generator: the same file as sample_to_parquet, rows that
+    meet the conditions, the path back, and no file when the generator is not fitted."""
+    params = {"max_epochs": 2, "batch_size": 200} if gen == "DPVAESynthesizer" else {}
+    model = getattr(nhssynth, gen)(epsilon=5.0, random_state=0, **params)
+    with pytest.raises(NotFittedError):
+        model.sample(10, path=tmp_path / "early.parquet")
+    assert not (tmp_path / "early.parquet").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(table)
+    out = model.sample(450, random_state=2, path=tmp_path / "s.parquet", chunk_size=200)
+    assert out == tmp_path / "s.parquet"
+    ref = sample_to_parquet(model, 450, tmp_path / "r.parquet", chunk_size=200, random_state=2)
+    back = pd.read_parquet(out)
+    pd.testing.assert_frame_equal(back, pd.read_parquet(ref))
+    assert len(back) == 450 and pq.ParquetFile(out).metadata.num_row_groups == 3
+    assert back.dtypes.to_dict() == model.sample(5, random_state=0).dtypes.to_dict()
+    cond = model.sample(300, random_state=2, conditions={"flag": True},
+                        path=tmp_path / "c.parquet", chunk_size=100)
+    assert pd.read_parquet(cond)["flag"].all()
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        model.sample(10, path=out)
+    model.sample(10, path=out, overwrite=True)
+    assert len(pd.read_parquet(out)) == 10
+
+
+def test_pipeline_sample_with_a_path(tmp_path):
+    df, md = load_example(return_metadata=True)
+    pipe = nhssynth.make_synthesis_pipeline(MarginalSynthesizer(metadata=md, epsilon=3.0,
+                                                                random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(df.head(1_000))
+    path = pipe.sample(700, random_state=1, path=tmp_path / "p.parquet", chunk_size=300)
+    back = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(back, pd.read_parquet(sample_to_parquet(
+        pipe, 700, tmp_path / "q.parquet", chunk_size=300, random_state=1)))
+    assert back.dtypes.to_dict() == pipe.sample(5, random_state=0).dtypes.to_dict()

@@ -28,6 +28,7 @@ from ..io import load_synthesizer, save_synthesizer
 from ..metadata import Metadata, as_metadata, infer_column
 from ..privacy.budget import PrivacyBudget
 from ..privacy.report import PrivacyReport
+from ..sampling_io import DEFAULT_CHUNK_SIZE, sample_to_parquet
 from ..table_source import TableSource, is_table_source_input
 from ._constrained import check_known, draw_valid, fill_valid, fit_constraints
 
@@ -43,6 +44,15 @@ def refuse_out_of_core(estimator: Any, X: Any) -> None:
         f"{type(X).__name__}. Read it with pandas first, or, for a table larger than memory, "
         "fit AIMSynthesizer, which reads a Parquet/CSV path or DataFrame chunks out of core "
         "(docs/scale.md).")
+
+
+def sample_to_path(generator: Any, n_samples: int, path: Any, *, random_state: Any,
+                   conditions: Any, chunk_size: int, overwrite: bool):
+    """``sample(n, path=...)`` of every generator: the rows go to a Parquet file chunk by chunk
+    (memory holds one chunk), as :func:`nhssynth.sample_to_parquet`; returns the path."""
+    return sample_to_parquet(generator, n_samples, path, chunk_size=chunk_size,
+                             random_state=random_state, overwrite=overwrite,
+                             conditions=conditions)
 
 
 class BaseSynthesizer(GeneratorMixin, BaseEstimator):

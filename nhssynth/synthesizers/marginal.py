@@ -7,6 +7,7 @@ not beat it on pair trends, detection and utility has learnt nothing about the r
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -24,7 +25,8 @@ from ..exceptions import NonPrivateOperationWarning, PrivacyBudgetError, Privacy
 from .._values import numeric_values
 from ..metadata import ColumnMetadata, Metadata, as_metadata
 from ..table_source import is_table_source_input
-from ._base import refuse_out_of_core
+from ._base import refuse_out_of_core, sample_to_path
+from ..sampling_io import DEFAULT_CHUNK_SIZE
 from ._constrained import check_known, draw_valid, fill_valid, fit_constraints
 from ..privacy.report import PrivacyReport, SpendRecord
 
@@ -337,8 +339,9 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
         return {"type": kind, "edges": edges, "probs": probs, "p_missing": p_missing}
 
     # ------------------------------------------------------------------------------------
-    def sample(self, n_samples: int, *, random_state: Any = None,
-               conditions: Any = None) -> pd.DataFrame:
+    def sample(self, n_samples: int, *, random_state: Any = None, conditions: Any = None,
+               path: str | os.PathLike | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               overwrite: bool = False) -> pd.DataFrame | Path:
         """Draw ``n_samples`` synthetic rows (a DataFrame with the training columns and dtypes).
 
         Parameters
@@ -350,9 +353,27 @@ class MarginalSynthesizer(GeneratorMixin, BaseEstimator):
             Column -> value, list of values or ``(low, high)`` range; every row returned meets
             them.  Columns are independent here, so a conditioned column is drawn from its own
             marginal restricted to the condition and the others as usual.
+        path : str or os.PathLike, optional
+            Write the rows to this Parquet file instead of returning them, ``chunk_size`` rows
+            at a time (memory holds one chunk, whatever ``n_samples``), and return the path:
+            :func:`nhssynth.sample_to_parquet` (which says how chunks are seeded).  Needs
+            pyarrow.
+        chunk_size : int, default 250_000
+            Rows per chunk when ``path`` is given.
+        overwrite : bool, default False
+            Replace ``path`` if it exists (otherwise :class:`FileExistsError`).
+
+        Returns
+        -------
+        DataFrame or pathlib.Path
+            The rows; the Parquet file's path when ``path`` is given.
         """
         check_is_fitted(self, "marginals_")
         n = check_n_samples(n_samples)
+        if path is not None:
+            return sample_to_path(self, n, path, random_state=random_state,
+                                  conditions=conditions, chunk_size=chunk_size,
+                                  overwrite=overwrite)
         return draw_valid(self._draw, n, random_state, self.constraints_, conditions)
 
     def _draw(self, n: int, random_state: Any, narrow) -> pd.DataFrame:

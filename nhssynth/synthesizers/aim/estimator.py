@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from numbers import Integral, Real
 from typing import Any
 
@@ -43,7 +44,8 @@ from ...exceptions import PrivacyBudgetError, SamplingError
 from ...table_source import TableSource
 from ...privacy.accounting import zcdp_rho_for
 from ...privacy.report import PrivacyReport
-from .._base import BaseSynthesizer
+from .._base import BaseSynthesizer, sample_to_path
+from ...sampling_io import DEFAULT_CHUNK_SIZE
 from .._constrained import joint_accepts, joint_constraints, publish_fit
 from ...calibration.graphical_model import (GraphicalModel, Measurement, estimate,
                                             junction_tree_cells)
@@ -237,7 +239,9 @@ class AIMSynthesizer(BaseSynthesizer):
         return domain
 
     # ------------------------------------------------------------------------------------
-    def sample(self, n_samples: int, *, random_state: Any = None, conditions=None):
+    def sample(self, n_samples: int, *, random_state: Any = None, conditions=None,
+               path: str | os.PathLike | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               overwrite: bool = False):
         """Draw ``n_samples`` synthetic rows.
 
         The rows come back as a DataFrame with the training table's columns and dtypes (an
@@ -253,6 +257,20 @@ class AIMSynthesizer(BaseSynthesizer):
             meets them, drawn from the model's conditional distribution.  The graphical model
             is conditioned on them (evidence on the columns' codes), so a rare condition costs
             about as much as a plain draw.
+        path : str or os.PathLike, optional
+            Write the rows to this Parquet file instead of returning them, ``chunk_size`` rows
+            at a time (memory holds one chunk, whatever ``n_samples``), and return the path:
+            :func:`nhssynth.sample_to_parquet` (which says how chunks are seeded).  Needs
+            pyarrow.
+        chunk_size : int, default 250_000
+            Rows per chunk when ``path`` is given.
+        overwrite : bool, default False
+            Replace ``path`` if it exists (otherwise :class:`FileExistsError`).
+
+        Returns
+        -------
+        DataFrame, ndarray or pathlib.Path
+            The rows; the Parquet file's path when ``path`` is given.
 
         Raises
         ------
@@ -262,6 +280,10 @@ class AIMSynthesizer(BaseSynthesizer):
         """
         check_is_fitted(self, "model_")
         n_samples = check_n_samples(n_samples)
+        if path is not None:
+            return sample_to_path(self, n_samples, path, random_state=random_state,
+                                  conditions=conditions, chunk_size=chunk_size,
+                                  overwrite=overwrite)
         return self._as_input_kind(self._sample_table(n_samples, random_state, conditions))
 
     def _draw(self, n: int, random_state: Any, narrow) -> pd.DataFrame:

@@ -30,7 +30,8 @@ from ...privacy.budget import PrivacyBudget
 from ...privacy.report import PrivacyReport
 from ...privacy.secure import SecureRandom
 from ...table_source import is_table_source_input
-from .._base import BaseSynthesizer, refuse_out_of_core
+from .._base import BaseSynthesizer, refuse_out_of_core, sample_to_path
+from ...sampling_io import DEFAULT_CHUNK_SIZE
 from .._constrained import publish_fit, to_learnt
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import VAENetwork
@@ -498,7 +499,9 @@ class DPVAESynthesizer(BaseSynthesizer):
     # ------------------------------------------------------------------------------------
     # sampling
     # ------------------------------------------------------------------------------------
-    def sample(self, n_samples: int, *, random_state: Any = None, conditions=None):
+    def sample(self, n_samples: int, *, random_state: Any = None, conditions=None,
+               path: str | os.PathLike | None = None, chunk_size: int = DEFAULT_CHUNK_SIZE,
+               overwrite: bool = False):
         """Generate ``n_samples`` synthetic rows.
 
         Parameters
@@ -513,17 +516,31 @@ class DPVAESynthesizer(BaseSynthesizer):
             are drawn until enough meet them (a bounded number of draws; a condition met by
             fewer than about one draw in 2,000 raises :class:`~nhssynth.exceptions.SamplingError`
             -- :class:`~nhssynth.AIMSynthesizer` conditions exactly at any rarity).
+        path : str or os.PathLike, optional
+            Write the rows to this Parquet file instead of returning them, ``chunk_size`` rows
+            at a time (memory holds one chunk, whatever ``n_samples``), and return the path:
+            :func:`nhssynth.sample_to_parquet` (which says how chunks are seeded).  Needs
+            pyarrow.
+        chunk_size : int, default 250_000
+            Rows per chunk when ``path`` is given.
+        overwrite : bool, default False
+            Replace ``path`` if it exists (otherwise :class:`FileExistsError`).
 
         Returns
         -------
-        DataFrame or ndarray
+        DataFrame, ndarray or pathlib.Path
             A DataFrame with the original columns, dtypes, categories and missing values when
             fitted on a DataFrame (every row satisfying the metadata's constraints); an array
             when fitted on one (encoded rows when fitted inside a
-            :class:`~nhssynth.SynthesisPipeline`).
+            :class:`~nhssynth.SynthesisPipeline`); the Parquet file's path when ``path`` is
+            given.
         """
         check_is_fitted(self, "network_")
         n_samples = check_n_samples(n_samples)
+        if path is not None:
+            return sample_to_path(self, n_samples, path, random_state=random_state,
+                                  conditions=conditions, chunk_size=chunk_size,
+                                  overwrite=overwrite)
         if self.encoder_ is None or self._input_kind == "encoded":
             if conditions is not None:
                 raise ValueError("conditions need a synthesizer fitted on a DataFrame (not "
