@@ -1,14 +1,16 @@
 """Sampling more rows than fit in memory: chunks written straight to a Parquet file.
 
 ``sample_to_parquet(generator, 100_000_000, "out.parquet")`` calls ``generator.sample`` once per
-chunk and appends each chunk to the file as one Parquet row group, so memory holds one chunk at
-a time whatever the number of rows (docs/scale.md has the measurements).  Needs ``pyarrow``
+chunk and appends each chunk to the file as one Parquet row group, so memory holds at most two
+chunks whatever the number of rows: chunk i is written on a second thread while chunk i + 1 is
+sampled (docs/scale.md has the measurements).  Needs ``pyarrow``
 (``pip install 'nhssynth[parquet]'``).
 """
 from __future__ import annotations
 
 import numbers
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +73,8 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
 
     Each chunk is one call ``generator.sample(m, random_state=rng_i)`` (``m = chunk_size``,
     the last chunk smaller) written as one row group with
-    :class:`pyarrow.parquet.ParquetWriter`; only one chunk is in memory at a time.  The file is
+    :class:`pyarrow.parquet.ParquetWriter` on a second thread while the next chunk is sampled,
+    so at most two chunks are in memory at a time (the rows do not depend on it).  The file is
     written under a temporary name in the same directory and renamed at the end, so a failure
     leaves no partial file at ``path``.
 
@@ -151,45 +154,59 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
     n_chunks = -(-n_samples // chunk_size)
     base = seed_sequence(random_state)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    writer = None
-    schema = None
+    state: dict[str, Any] = {"writer": None}
+
+    def write(chunk: pd.DataFrame, i: int) -> None:
+        # the first chunk fixes the schema; later ones are converted to it
+        if state["writer"] is None:
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            state["schema"] = table.schema
+            state["writer"] = pq.ParquetWriter(tmp, table.schema, compression=compression)
+        else:
+            try:
+                table = pa.Table.from_pandas(chunk, schema=state["schema"], preserve_index=False)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+                raise ValueError(f"chunk {i} does not fit the schema of the first chunk "
+                                 f"(dtypes {chunk.dtypes.astype(str).to_dict()}): {exc}"
+                                 ) from exc
+        state["writer"].write_table(table)
+
     columns = None
     try:
-        for i in range(n_chunks):
-            m = min(chunk_size, n_samples - i * chunk_size)
-            chunk = generator.sample(m, random_state=_chunk_rng(base, i), **extra)
-            if not isinstance(chunk, pd.DataFrame):
-                raise TypeError(f"{type(generator).__name__}.sample returned "
-                                f"{type(chunk).__name__}; sample_to_parquet writes DataFrames.")
-            if len(chunk) != m:
-                raise ValueError(f"{type(generator).__name__}.sample({m}) returned {len(chunk)} "
-                                 f"rows (chunk {i}).")
-            if writer is None:
-                columns = list(chunk.columns)
-                table = pa.Table.from_pandas(chunk, preserve_index=False)
-                schema = table.schema
-                writer = pq.ParquetWriter(tmp, schema, compression=compression)
-            else:
-                if list(chunk.columns) != columns:
+        # chunk i is written (Arrow conversion and Parquet encoding, which release the GIL) on
+        # a second thread while chunk i + 1 is sampled: at most two chunks are in memory
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nhssynth-parquet") as pool:
+            pending = None
+            for i in range(n_chunks):
+                m = min(chunk_size, n_samples - i * chunk_size)
+                chunk = generator.sample(m, random_state=_chunk_rng(base, i), **extra)
+                if not isinstance(chunk, pd.DataFrame):
+                    raise TypeError(f"{type(generator).__name__}.sample returned "
+                                    f"{type(chunk).__name__}; sample_to_parquet writes "
+                                    f"DataFrames.")
+                if len(chunk) != m:
+                    raise ValueError(f"{type(generator).__name__}.sample({m}) returned "
+                                     f"{len(chunk)} rows (chunk {i}).")
+                if columns is None:
+                    columns = list(chunk.columns)
+                elif list(chunk.columns) != columns:
                     raise ValueError(f"chunk {i} has columns {list(chunk.columns)}, the first "
                                      f"chunk {columns}.")
-                try:
-                    table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-                    raise ValueError(f"chunk {i} does not fit the schema of the first chunk "
-                                     f"(dtypes {chunk.dtypes.astype(str).to_dict()}): {exc}"
-                                     ) from exc
-            writer.write_table(table)
-            del chunk, table
-        writer.close()
-        writer = None
+                if pending is not None:
+                    pending.result()  # re-raises the writer's error, if any
+                pending = pool.submit(write, chunk, i)
+                del chunk
+            if pending is not None:
+                pending.result()
+        state["writer"].close()
+        state["writer"] = None
         if path.exists() and not overwrite:  # created by someone else meanwhile
             raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace "
                                   f"it.")
         os.replace(tmp, path)
     finally:
-        if writer is not None:
-            writer.close()
+        if state["writer"] is not None:
+            state["writer"].close()
         if tmp.exists():
             tmp.unlink()
     return path
