@@ -24,7 +24,8 @@ import numpy as np
 
 from .graphical_model import Measurement
 
-__all__ = ["PairPlan", "choose_and_measure_pairs", "marginal_counts"]
+__all__ = ["MarginalCounts", "PairPlan", "candidate_pairs", "choose_and_measure_pairs",
+           "marginal_counts"]
 
 _NOISE_SCORE = math.sqrt(2.0 / math.pi)  # E|N(0, 1)|: expected L1 error per cell, per sigma
 
@@ -55,19 +56,77 @@ class PairPlan:
 
 def marginal_counts(codes: np.ndarray, clique: tuple[int, ...], sizes) -> np.ndarray:
     """Counts of each cell of the marginal of ``clique`` (flattened in C order)."""
+    return _flat_counts(codes, clique, sizes).astype(np.float64)
+
+
+class MarginalCounts:
+    """Exact counts of marginals of the real rows' codes, by clique (a tuple of column
+    positions), as float64 cells flattened in C order.
+
+    :meth:`of_codes` counts a code matrix in memory when a clique is first asked for;
+    :meth:`streamed` counts a given list of cliques in one pass over a table on disk (each
+    batch of rows encoded, counted and dropped: memory holds one batch and the counts).  Both
+    give the same numbers for the same rows.
+    """
+
+    def __init__(self, n_rows: int, count) -> None:
+        self.n_rows = int(n_rows)
+        self._count = count
+        self._cache: dict[tuple, np.ndarray] = {}
+
+    def __call__(self, clique: tuple) -> np.ndarray:
+        if clique not in self._cache:
+            self._cache[clique] = self._count(clique)
+        return self._cache[clique]
+
+    @classmethod
+    def of_codes(cls, codes: np.ndarray, sizes) -> "MarginalCounts":
+        """Counts of the marginals of ``codes`` (rows x columns), computed when asked for."""
+        return cls(codes.shape[0], lambda clique: marginal_counts(codes, clique, sizes))
+
+    @classmethod
+    def streamed(cls, source, bins, cliques: list[tuple]) -> "MarginalCounts":
+        """Counts of every clique in ``cliques`` from one pass over ``source`` (anything with
+        ``iter_frames(columns)`` yielding DataFrames, e.g. a
+        :class:`~nhssynth.table_source.TableSource`), coded by ``bins``
+        (:class:`~nhssynth.encoders.binning.TableBins`).  Only those cliques can be asked for."""
+        sizes = bins.sizes
+        if not cliques:  # nothing to count: no pass over the rows
+            return cls(len(source), lambda clique: {}[clique])
+        totals = {c: np.zeros(math.prod(sizes[a] for a in c), dtype=np.int64) for c in cliques}
+        n_rows = 0
+        for frame in source.iter_frames(bins.names):
+            codes = bins.encode(frame)
+            n_rows += codes.shape[0]
+            for c, total in totals.items():
+                total += _flat_counts(codes, c, sizes)
+        return cls(n_rows, lambda clique: totals[clique].astype(np.float64))
+
+
+def _flat_counts(codes: np.ndarray, clique: tuple, sizes) -> np.ndarray:
     shape = [sizes[a] for a in clique]
     flat = np.ravel_multi_index(tuple(codes[:, a] for a in clique), shape)
-    return np.bincount(flat, minlength=math.prod(shape)).astype(np.float64)
+    return np.bincount(flat, minlength=math.prod(shape))
 
 
-def choose_and_measure_pairs(real: np.ndarray, draw: np.ndarray, sizes, plan: PairPlan, rng,
-                             max_cells: int = 2_500) -> list[Measurement]:
+def candidate_pairs(sizes, max_cells: int = 2_500) -> list[tuple[int, int]]:
+    """The pairs of columns :func:`choose_and_measure_pairs` may choose: those with at most
+    ``max_cells`` cells."""
+    return [c for c in itertools.combinations(range(len(sizes)), 2)
+            if sizes[c[0]] * sizes[c[1]] <= max_cells]
+
+
+def choose_and_measure_pairs(real: "np.ndarray | MarginalCounts", draw: np.ndarray, sizes,
+                             plan: PairPlan, rng, max_cells: int = 2_500) -> list[Measurement]:
     """Choose ``plan.n_pairs`` pairs where ``draw`` is furthest from ``real`` and measure them.
 
     Parameters
     ----------
-    real, draw : ndarray of int, shape (n_rows, n_columns)
-        Codes of the real rows and of the generator's draw.
+    real : ndarray of int, shape (n_rows, n_columns), or MarginalCounts
+        Codes of the real rows, or their marginal counts (which must hold every pair of
+        :func:`candidate_pairs`: a table counted on disk).
+    draw : ndarray of int, shape (n_draws, n_columns)
+        Codes of the generator's draw.
     sizes : sequence of int
         Codes per column.
     plan : PairPlan
@@ -81,14 +140,15 @@ def choose_and_measure_pairs(real: np.ndarray, draw: np.ndarray, sizes, plan: Pa
     list of Measurement
         The noisy two-way marginals (exact when ``plan.epsilon`` is None), in choice order.
     """
-    d = real.shape[1]
-    candidates = [c for c in itertools.combinations(range(d), 2)
-                  if sizes[c[0]] * sizes[c[1]] <= max_cells]
+    d = len(sizes)
+    candidates = candidate_pairs(sizes, max_cells)
     if not candidates or plan.n_pairs < 1:
         return []
-    scale = len(real) / max(len(draw), 1)
+    if not isinstance(real, MarginalCounts):
+        real = MarginalCounts.of_codes(real, sizes)
+    scale = real.n_rows / max(len(draw), 1)
     penalty = _NOISE_SCORE * (plan.sigma or 0.0)
-    scores = np.array([np.abs(marginal_counts(real, c, sizes) - scale * marginal_counts(draw, c, sizes)).sum()
+    scores = np.array([np.abs(real(c) - scale * marginal_counts(draw, c, sizes)).sum()
                        - penalty * sizes[c[0]] * sizes[c[1]] for c in candidates])
     keys = scores if plan.epsilon is None else \
         plan.epsilon * scores / 2.0 + rng.gumbel(size=scores.size)
@@ -107,7 +167,7 @@ def choose_and_measure_pairs(real: np.ndarray, draw: np.ndarray, sizes, plan: Pa
         if ra == rb:  # would close a cycle
             continue
         root[ra] = rb
-        y = marginal_counts(real, (a, b), sizes)
+        y = real((a, b))
         if plan.sigma is not None:
             y = y + rng.normal(0.0, plan.sigma, size=y.size)
         out.append(Measurement((a, b), y, plan.sigma or 1.0))

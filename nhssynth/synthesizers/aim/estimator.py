@@ -47,6 +47,7 @@ from ...privacy.report import PrivacyReport
 from .._base import BaseSynthesizer, sample_to_path
 from ...sampling_io import DEFAULT_CHUNK_SIZE
 from .._constrained import joint_accepts, joint_constraints, publish_fit
+from ...calibration.selection import MarginalCounts
 from ...calibration.graphical_model import (GraphicalModel, Measurement, estimate,
                                             junction_tree_cells)
 
@@ -190,9 +191,9 @@ class AIMSynthesizer(BaseSynthesizer):
         bins = TableBins.from_domain(domain, metadata, frame, self.n_bins)
         candidates = _candidates(bins.sizes, self.degree, self.max_cells)
         if isinstance(frame, TableSource):  # every candidate counted in one pass over the rows
-            real = _streamed_counts(frame, bins, candidates)
+            real = MarginalCounts.streamed(frame, bins, candidates)
         else:
-            real = _InMemoryCounts(bins.encode(frame), bins.sizes)
+            real = MarginalCounts.of_codes(bins.encode(frame), bins.sizes)
         one_way = [Measurement((j,), counts, max(sigma, 1.0), cells)
                    for j, (cells, counts, sigma) in enumerate(bins.one_way(domain))]
         rounds = _Rounds(self, real, candidates, bins.sizes, one_way, domain.total, budget,
@@ -468,40 +469,6 @@ def _candidates(sizes: list[int], degree: int, max_cells: int) -> list[tuple]:
     ``max_cells`` cells."""
     return [c for k in range(2, degree + 1) for c in itertools.combinations(range(len(sizes)), k)
             if math.prod(sizes[a] for a in c) <= max_cells]
-
-
-def _flat_cells(codes: np.ndarray, clique: tuple, sizes: list[int]) -> tuple[np.ndarray, int]:
-    shape = [sizes[a] for a in clique]
-    return np.ravel_multi_index(tuple(codes[:, a] for a in clique), shape), math.prod(shape)
-
-
-class _InMemoryCounts:
-    """Exact counts of the marginals of a code matrix in memory, computed when first asked."""
-
-    def __init__(self, codes: np.ndarray, sizes: list[int]) -> None:
-        self.codes, self.sizes = codes, sizes
-        self.counts: dict[tuple, np.ndarray] = {}
-
-    def __call__(self, clique: tuple) -> np.ndarray:
-        if clique not in self.counts:
-            flat, cells = _flat_cells(self.codes, clique, self.sizes)
-            self.counts[clique] = np.bincount(flat, minlength=cells).astype(np.float64)
-        return self.counts[clique]
-
-
-def _streamed_counts(source: TableSource, bins: TableBins, cliques: list[tuple]):
-    """Exact counts of every marginal in ``cliques`` from one pass over the rows of a table on
-    disk: each batch is encoded, counted and dropped (memory: one batch and the counts)."""
-    counts = {c: np.zeros(math.prod(bins.sizes[a] for a in c), dtype=np.int64) for c in cliques}
-    if not cliques:
-        return counts.__getitem__
-    names = [b.name for b in bins.columns]
-    for frame in source.iter_frames(names):
-        codes = bins.encode(frame)
-        for c, total in counts.items():
-            flat, cells = _flat_cells(codes, c, bins.sizes)
-            total += np.bincount(flat, minlength=cells)
-    return {c: v.astype(np.float64) for c, v in counts.items()}.__getitem__
 
 
 def _round_noise(rho: float) -> tuple[float, float]:
