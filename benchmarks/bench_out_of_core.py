@@ -1,5 +1,5 @@
-"""Out-of-core fit: rows/s and peak memory of ``AIMSynthesizer.fit(path)`` against the number
-of rows, next to the in-memory fit (``pd.read_parquet`` then ``fit(df)``) measured in the same
+"""Out-of-core fit: rows/s and peak memory of ``AIMSynthesizer.fit(path)`` (or, with
+``--generator dpvae``, ``DPVAESynthesizer.fit(path)``) against the number of rows, next to the in-memory fit (``pd.read_parquet`` then ``fit(df)``) measured in the same
 run (docs/scale.md has the numbers).
 
 The table is ``../shared/data/adult.csv`` (48,842 x 15) resampled with replacement to ``n``
@@ -9,6 +9,7 @@ peak RSS (``ru_maxrss``) is its own.  One thread everywhere.
 
     python benchmarks/bench_out_of_core.py                      # n = 1e4 .. 1e6, both methods
     python benchmarks/bench_out_of_core.py --max 1e7 --plot docs/images/out_of_core.png
+    python benchmarks/bench_out_of_core.py --generator dpvae --max-epochs 1 --max 1e6
 """
 from __future__ import annotations
 
@@ -52,11 +53,11 @@ def write_table(n: int, path: Path) -> None:
     writer.close()
 
 
-def child(method: str, path: str) -> None:
+def child(method: str, path: str, generator: str, max_epochs: int) -> None:
     import pandas as pd
     import pyarrow as pa
 
-    from nhssynth import AIMSynthesizer
+    from nhssynth import AIMSynthesizer, DPVAESynthesizer
 
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
@@ -66,11 +67,13 @@ def child(method: str, path: str) -> None:
     read = time.perf_counter() - t
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = AIMSynthesizer(epsilon=1.0, random_state=0).fit(X)
+        model = AIMSynthesizer(epsilon=1.0, random_state=0) if generator == "aim" else \
+            DPVAESynthesizer(epsilon=1.0, random_state=0, max_epochs=max_epochs)
+        model.fit(X)
     seconds = time.perf_counter() - t
     print(json.dumps({"seconds": seconds, "read_seconds": read, "peak_rss_mb": _rss_mb(),
                       "base_rss_mb": base, "epsilon": model.epsilon_,
-                      "measured": len(model.measured_)}))
+                      "measured": len(getattr(model, "measured_", []))}))
 
 
 def main() -> None:
@@ -80,14 +83,20 @@ def main() -> None:
                     help="largest n for the in-memory fit (default: --max)")
     ap.add_argument("--json", help="write the measurements to this JSON file")
     ap.add_argument("--plot", help="write seconds and peak RSS against rows to this PNG")
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--generator", choices=["aim", "dpvae"], default="aim")
+    ap.add_argument("--max-epochs", type=int, default=1,
+                    help="max_epochs of the DP-VAE (default 1: an epoch reads every row once)")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(*args.child)
+        method, path, generator, epochs = args.child
+        child(method, path, generator, int(epochs))
         return
     max_mem = args.max if args.max_in_memory is None else args.max_in_memory
     sizes = [10 ** k for k in range(4, 20) if 10 ** k <= args.max]
-    print(f"AIMSynthesizer(epsilon=1), adult resampled (15 columns), "
+    name = "AIMSynthesizer(epsilon=1)" if args.generator == "aim" else \
+        f"DPVAESynthesizer(epsilon=1, max_epochs={args.max_epochs})"
+    print(f"{name}, adult resampled (15 columns), "
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     print("| n | method | fit seconds (read included) | rows/s | peak RSS MB | out-of-core / "
           "in-memory seconds |")
@@ -102,7 +111,8 @@ def main() -> None:
             for method in ["in_memory", "out_of_core"]:
                 if method == "in_memory" and n > max_mem:
                     continue
-                proc = subprocess.run([sys.executable, __file__, "--child", method, str(path)],
+                proc = subprocess.run([sys.executable, __file__, "--child", method, str(path),
+                                       args.generator, str(args.max_epochs)],
                                       env=env, capture_output=True, text=True, check=False)
                 if proc.returncode != 0:
                     print(f"| {n:.0e} | {method} | failed: {proc.stderr.strip()[-300:]} |")
@@ -118,10 +128,10 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     if args.plot:
-        plot(rows, args.plot)
+        plot(rows, args.plot, name)
 
 
-def plot(rows: list[dict], path: str) -> None:
+def plot(rows: list[dict], path: str, name: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -138,7 +148,7 @@ def plot(rows: list[dict], path: str) -> None:
     for ax in axes:
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.suptitle("AIMSynthesizer(epsilon=1).fit, adult resampled to n rows x 15 columns")
+    fig.suptitle(f"{name}.fit, adult resampled to n rows x 15 columns")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 

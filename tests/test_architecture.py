@@ -18,7 +18,7 @@ LAYERS = {
     "base": set(),
     "_values": {"metadata"},
     "privacy": {"exceptions", "metadata", "base"},
-    "encoders": {"exceptions", "metadata", "base", "privacy", "_values"},
+    "encoders": {"exceptions", "metadata", "base", "privacy", "_values", "table_source"},
     "calibration": {"exceptions", "metadata", "base", "privacy", "encoders", "_values"},
     "io": {"exceptions", "metadata", "base", "constraints"},
     "synthesizers": {"exceptions", "metadata", "base", "privacy", "encoders", "calibration", "io",

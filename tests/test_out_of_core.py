@@ -1,4 +1,4 @@
-"""Out-of-core fit (issue #15): AIMSynthesizer fitted from a Parquet file, a directory of
+"""Out-of-core fit (issue #15): AIMSynthesizer (and DPVAESynthesizer, below) fitted from a Parquet file, a directory of
 Parquet files, a CSV file or DataFrame chunks is the same fit as on the DataFrame, never holds
 more than one column or one batch of rows, and bad input is a clear error.  Memory and speed
 against the number of rows are measured by benchmarks/bench_out_of_core.py (docs/scale.md)."""
@@ -186,14 +186,73 @@ def test_a_value_outside_the_metadata_in_a_late_batch_is_caught(table, tmp_path)
         _fit(path, metadata=declared)
 
 
-@pytest.mark.parametrize("generator", [DPVAESynthesizer, MarginalSynthesizer])
-def test_generators_that_need_memory_say_which_can_fit_out_of_core(generator, table, tmp_path):
+def test_the_generator_that_needs_memory_says_which_can_fit_out_of_core(table, tmp_path):
     path = tmp_path / "t.parquet"
     table.to_parquet(path)
-    with pytest.raises(MetadataError, match="needs the table in memory.*AIMSynthesizer"):
-        generator().fit(path)
-    with pytest.raises(MetadataError, match="needs the table in memory.*AIMSynthesizer"):
-        generator().fit(iter([table]))
+    match = "needs the table in memory.*AIMSynthesizer or DPVAESynthesizer"
+    with pytest.raises(MetadataError, match=match):
+        MarginalSynthesizer().fit(path)
+    with pytest.raises(MetadataError, match=match):
+        MarginalSynthesizer().fit(iter([table]))
+
+
+# -- DPVAESynthesizer: DP-SGD reading its Poisson batches from the encoded rows on disk --------
+VAE = dict(max_epochs=2, batch_size=300, random_state=0)
+
+
+def _fit_vae(X, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return DPVAESynthesizer(**{**VAE, **kw}).fit(X)
+
+
+@pytest.mark.parametrize("epsilon", [1.0, None])
+def test_dpvae_from_parquet_is_the_same_fit_as_the_dataframe(table, tmp_path, epsilon):
+    """Same seed: the same released domain, encoding, Poisson batches, network, two-way
+    marginals and samples as the in-memory fit, private or not; the encoded rows' temporary
+    file is gone after the fit."""
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path, row_group_size=700)
+    kw = dict(epsilon=epsilon, allow_non_private=True)
+    a, b = _fit_vae(table, **kw), _fit_vae(path, **kw)
+    assert a.epsilon_ == b.epsilon_ and a.n_steps_ == b.n_steps_
+    assert a.output_spans_ == b.output_spans_
+    assert [h["loss"] for h in a.history_] == [h["loss"] for h in b.history_]
+    assert (a.calibrator_ is None) == (b.calibrator_ is None)
+    if a.calibrator_ is not None:
+        assert a.calibrator_.pairs == b.calibrator_.pairs
+    pd.testing.assert_frame_equal(a.sample(300, random_state=3), b.sample(300, random_state=3))
+    assert not any(isinstance(v, TableSource) for v in vars(b).values())
+    assert not list(Path(tempfile.gettempdir()).glob("nhssynth-encoded-*"))
+
+
+def test_dpvae_from_chunks_and_csv(table, tmp_path):
+    csv = tmp_path / "t.csv"
+    table.drop(columns=["admitted"]).to_csv(csv, index=False, sep=";")
+    from_csv = _fit_vae(csv)
+    chunks = (table.iloc[i:i + 800] for i in range(0, len(table), 800))
+    from_chunks = _fit_vae(chunks)
+    pd.testing.assert_frame_equal(from_chunks.sample(200, random_state=1),
+                                  _fit_vae(table).sample(200, random_state=1))
+    assert list(from_csv.sample(50, random_state=0).columns) == \
+        [c for c in table.columns if c != "admitted"]
+
+
+def test_dpvae_out_of_core_bad_input_and_cleanup(table, tmp_path):
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path)
+    with pytest.raises(ValueError, match="n_processes=2.*n_processes=1"):
+        DPVAESynthesizer(n_processes=2).fit(path)
+    with pytest.raises(ValueError, match="output_spans"):
+        DPVAESynthesizer().fit(path, output_spans=[])
+    # a fit that fails after the rows were encoded: no model, no encoded file left behind
+    with pytest.raises(Exception, match="noise_multiplier"):
+        _fit_vae(path, noise_multiplier=0.01, epsilon=0.5)
+    assert not list(Path(tempfile.gettempdir()).glob("nhssynth-encoded-*"))
+    model = DPVAESynthesizer(**VAE)
+    with pytest.raises(FileNotFoundError, match="no such file or directory"):
+        model.fit(tmp_path / "missing.parquet")
+    assert not hasattr(model, "network_")
 
 
 def test_constraints_need_a_dataframe(table, tmp_path):

@@ -39,8 +39,9 @@ from sklearn.utils.validation import _check_feature_names_in, check_array, check
 
 from ..base import OutputSpan
 from ..exceptions import EncodingError, MetadataError, MetadataWarning
-from ..metadata import ColumnMetadata, Metadata, as_metadata
+from ..metadata import ColumnMetadata, Metadata, as_metadata, infer_column
 from ..privacy.accounting import zcdp_rho_for
+from ..table_source import TableSource
 from ._base import all_missing, fresh_ids, spawn_seed
 from .categorical import CategoricalEncoder, restore_categories
 from .datetime import DatetimeEncoder
@@ -301,8 +302,11 @@ class TableEncoder(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : DataFrame
-            The real table (a 2-D array is accepted, with columns named ``x0, x1, ...``).
+        X : DataFrame or TableSource
+            The real table (a 2-D array is accepted, with columns named ``x0, x1, ...``), or a
+            :class:`~nhssynth.TableSource` over a table on disk: fitted one column at a time
+            (and validated one batch of rows at a time), so memory holds one column; encode it
+            with :meth:`transform` on its batches (``source.iter_frames()``).
         y : None
             Ignored.
 
@@ -313,23 +317,27 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         Raises
         ------
         MetadataError
-            ``X`` does not match the metadata (missing/extra column, wrong values), or the
-            metadata cannot be inferred (e.g. an entirely missing column).
+            ``X`` does not match the metadata (missing/extra column, wrong values).
         EncodingError
             A column cannot be encoded (infinite values, non-numeric values in a numeric
             column...).
         """
         self._validate_params()
-        from_array = not isinstance(X, (pd.DataFrame, pd.Series))
-        X = self._as_frame(X, fitting=True)
-        if self.metadata is None:
-            md = Metadata.from_dataframe(X)
+        if isinstance(X, TableSource):
+            from_array = False
+            md = self._source_metadata(X)
         else:
-            md = as_metadata(self.metadata).copy()
-            md.validate(X)
+            from_array = not isinstance(X, (pd.DataFrame, pd.Series))
+            X = self._as_frame(X, fitting=True)
+            if self.metadata is None:
+                md = Metadata.from_dataframe(X)
+            else:
+                md = as_metadata(self.metadata).copy()
+                md.validate(X)
+            self.metadata_ = md
+            self._check_no_drop_rows(X)
         self.metadata_ = md
         self._check_params()
-        self._check_no_drop_rows(X)
         rng = check_random_state(self.random_state)
         self._release(X, md)
         self._columns_: list[_Column] = []
@@ -365,6 +373,19 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
+
+    def _source_metadata(self, source: TableSource) -> Metadata:
+        """Metadata of a table on disk (given, or inferred one column at a time), with every
+        batch of rows validated against it."""
+        if self.metadata is None:
+            md = Metadata([infer_column(source[name], name) for name in source.columns])
+        else:
+            md = as_metadata(self.metadata).copy()
+        self.metadata_ = md
+        for frame in source.iter_frames():
+            md.validate(frame)
+            self._check_no_drop_rows(frame)
+        return md
 
     @staticmethod
     def _value_layout(col: _Column) -> list[tuple[str, int, str]]:

@@ -42,8 +42,8 @@ def refuse_out_of_core(estimator: Any, X: Any) -> None:
     raise MetadataError(
         f"{type(estimator).__name__}.fit needs the table in memory (a DataFrame or array), got "
         f"{type(X).__name__}. Read it with pandas first, or, for a table larger than memory, "
-        "fit AIMSynthesizer, which reads a Parquet/CSV path or DataFrame chunks out of core "
-        "(docs/scale.md).")
+        "fit AIMSynthesizer or DPVAESynthesizer, which read a Parquet/CSV path or DataFrame "
+        "chunks out of core (docs/scale.md).")
 
 
 def sample_to_path(generator: Any, n_samples: int, path: Any, *, random_state: Any,

@@ -19,7 +19,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..._rng import spawn, spawn_seed
 from ...base import OutputSpan, check_n_samples
 from ...calibration.calibrator import MarginalCalibrator
-from ...calibration.selection import PairPlan, choose_and_measure_pairs
+from ...calibration.selection import (MarginalCounts, PairPlan, candidate_pairs,
+                                     choose_and_measure_pairs)
 from ...encoders.binning import TableBins
 from ...encoders.domain import auto_domain_fraction, release_domain, smallest_epsilon_hint
 from ...encoders.table import TableEncoder
@@ -29,14 +30,15 @@ from ...privacy.accounting import zcdp_epsilon, zcdp_rho_for
 from ...privacy.budget import PrivacyBudget
 from ...privacy.report import PrivacyReport
 from ...privacy.secure import SecureRandom
-from ...table_source import is_table_source_input
-from .._base import BaseSynthesizer, refuse_out_of_core, sample_to_path
+from ...table_source import TableSource, is_table_source_input
+from .._base import BaseSynthesizer, sample_to_path
 from ...sampling_io import DEFAULT_CHUNK_SIZE
 from .._constrained import publish_fit, to_learnt
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import VAENetwork
 from .sampling import decode_prior
 from .distributed import check_shards, train_vae_distributed
+from .encoded_rows import EncodedRows
 from .training import DPSettings, train_vae
 
 logger = logging.getLogger("nhssynth")
@@ -248,9 +250,16 @@ class DPVAESynthesizer(BaseSynthesizer):
 
         Parameters
         ----------
-        X : DataFrame or array-like of shape (n_rows, n_features)
+        X : DataFrame, array-like of shape (n_rows, n_features), path, chunks or TableSource
             A raw table, or an already encoded matrix with ``output_spans`` (what
-            :class:`~nhssynth.SynthesisPipeline` passes).
+            :class:`~nhssynth.SynthesisPipeline` passes).  A table larger than memory: a
+            Parquet file or directory, a CSV file, an iterable of DataFrame chunks, or a
+            :class:`~nhssynth.TableSource`.  Its rows stay on disk: metadata and the domain
+            release read one column at a time, the encoding is written a batch at a time to
+            a private temporary file (deleted after the fit), each DP-SGD step reads its
+            Poisson batch from it by row index, and the two-way marginals are counted in one
+            pass.  The same seed gives the same model as fitting the DataFrame.  One process
+            only (``n_processes=1``); no declared constraints.
         y : ignored
         output_spans : list of OutputSpan, optional
             Layout of an encoded ``X``.
@@ -265,25 +274,48 @@ class DPVAESynthesizer(BaseSynthesizer):
         """
         self._validate_params()
         self._check_hidden_dims()
-        if is_table_source_input(X):
-            refuse_out_of_core(self, X)
         self.__dict__.pop("network_", None)  # a fit that fails leaves no model behind
         rng = spawn(self.random_state, ["init", "batches", "train", "draws"])
         noise = SecureRandom() if self.secure_mode else spawn(self.random_state, ["noise"])["noise"]
-        if output_spans is None and isinstance(X, pd.DataFrame) and self.metadata is not None:
+        source = None
+        if is_table_source_input(X):
+            if output_spans is not None:
+                raise ValueError("output_spans describes an encoded matrix; a path or chunks "
+                                 "are a raw table: fit them without output_spans.")
+            if self.n_processes > 1:
+                raise ValueError(f"an out-of-core fit (a path or chunks) trains in one process; "
+                                 f"got n_processes={self.n_processes}. Use n_processes=1, or "
+                                 f"read the table into a DataFrame for data-parallel training.")
+            # the rows stay on disk: validated, encoded and read a batch at a time
+            given, (source, learnt) = X, self._check_frame(X, out_of_core=True)
+            X = source
+        elif output_spans is None and isinstance(X, pd.DataFrame) and self.metadata is not None:
             X = as_metadata(self.metadata, X).drop_incomplete_rows(X)  # n is what DP-SGD sees
         n = len(X)
         if self.n_processes > 1 and n > 0:  # before any work: each process needs rows per batch
             check_shards(self._resolve_batch_size(n), n, self.n_processes)
-        budget = self._make_budget(max(n, 2), self.accountant)
-        frame, Z = self._encode(X, output_spans, preprocessing_privacy, budget)
-        self.batch_size_ = self._resolve_batch_size(n)
-        pairs = self._plan_pairs(budget)
-        dp = self._plan_training(n, budget)
-        self.network_, self.history_ = self._train(Z, dp, rng)
-        del Z
-        self.calibrator_ = self._fit_calibrator(frame, pairs, noise, rng["draws"]) \
-            if self.calibrate else None
+        Z = None
+        try:
+            budget = self._make_budget(max(n, 2), self.accountant)
+            frame, Z = self._encode_table(source, learnt, budget) if source is not None else \
+                self._encode(X, output_spans, preprocessing_privacy, budget)
+            self.batch_size_ = self._resolve_batch_size(n)
+            pairs = self._plan_pairs(budget)
+            dp = self._plan_training(n, budget)
+            self.network_, self.history_ = self._train(Z, dp, rng)
+            if isinstance(Z, EncodedRows):
+                Z.close()
+            Z = None
+            self.calibrator_ = self._fit_calibrator(frame, pairs, noise, rng["draws"]) \
+                if self.calibrate else None
+        except BaseException:
+            self.__dict__.pop("network_", None)
+            raise
+        finally:
+            if isinstance(Z, EncodedRows):
+                Z.close()
+            if source is not None and source is not given:
+                source.close()  # the private copy of CSV rows or chunks, if one was made
         self.n_epochs_ = len(self.history_)
         self.n_steps_ = self.history_[-1]["steps"] if self.history_ else 0
         self._record_training(budget, dp, n)
@@ -330,6 +362,11 @@ class DPVAESynthesizer(BaseSynthesizer):
             self._charge(budget, info.get("spends", []), info.get("non_private_statistics", []))
             return frame, Z
         frame, learnt = self._check_frame(X)
+        return self._encode_table(frame, learnt, budget)
+
+    def _encode_table(self, frame, learnt, budget):
+        """:meth:`_encode` of a checked table: a DataFrame, or a TableSource whose rows are
+        encoded a batch at a time into an :class:`EncodedRows` file."""
         params = {"gmm_components": _DP_GMM_COMPONENTS if budget is not None else 10,
                   **(self.encoder_params or {})}
         epsilon = None
@@ -345,7 +382,13 @@ class DPVAESynthesizer(BaseSynthesizer):
                                      else budget.delta, random_state=spawn_seed(
                                          self.random_state, "encoder"), **params)
         try:
-            Z = self.encoder_.fit_transform(frame)
+            if isinstance(frame, TableSource):
+                self.encoder_.fit(frame)
+                Z = EncodedRows.write((self.encoder_.transform(batch)
+                                       for batch in frame.iter_frames()),
+                                      self.encoder_.n_features_out_, self.device)
+            else:
+                Z = self.encoder_.fit_transform(frame)
         except PrivacyBudgetError as exc:  # nothing released: name the epsilon that would
             hint = "" if epsilon is None else \
                 smallest_epsilon_hint(exc, budget.epsilon, 0.9 * budget.delta)
@@ -428,7 +471,8 @@ class DPVAESynthesizer(BaseSynthesizer):
         network.to(self.device)
         batches = _torch_generator(int.from_bytes(os.urandom(8), "little") % 2**63
                                    if self.secure_mode else int(rng["batches"].integers(2**63)))
-        X_t = torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32)).to(self.device)
+        X_t = Z if isinstance(Z, EncodedRows) else \
+            torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float32)).to(self.device)
         bar = None
         if self.verbose:
             from tqdm.auto import tqdm  # optional progress bar: imported only when asked for
@@ -468,8 +512,11 @@ class DPVAESynthesizer(BaseSynthesizer):
         pool = encoder.inverse_transform(decode_prior(
             self.network_, self.output_spans_, int(np.clip(10 * len(frame), *_POOL)), rng,
             self.device))
-        pairs = choose_and_measure_pairs(bins.encode(frame), bins.encode(pool), bins.sizes,
-                                         plan, noise)
+        # the real pairs' counts: from the codes in memory, or every candidate pair counted
+        # in one pass over a table on disk (the same numbers)
+        real = MarginalCounts.streamed(frame, bins, candidate_pairs(bins.sizes)) \
+            if isinstance(frame, TableSource) else bins.encode(frame)
+        pairs = choose_and_measure_pairs(real, bins.encode(pool), bins.sizes, plan, noise)
         return MarginalCalibrator.from_measurements(bins, domain, pairs).fit(pool, rng)
 
     def _record_training(self, budget: PrivacyBudget | None, dp: DPSettings | None,
