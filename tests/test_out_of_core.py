@@ -269,3 +269,19 @@ def test_unreadable_file_type(tmp_path):
     path.write_text("x")
     with pytest.raises(MetadataError, match=r"\.parquet or \.csv"):
         AIMSynthesizer().fit(Path(path))
+
+
+@pytest.mark.parametrize("epsilon", [1.0, None])
+def test_table_encoder_fits_a_table_source_like_the_dataframe(table, tmp_path, epsilon):
+    from nhssynth import TableEncoder
+    path = tmp_path / "t.parquet"
+    table.to_parquet(path, row_group_size=900)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = TableEncoder(epsilon=epsilon, random_state=0).fit(table)
+        with TableSource.open(path, batch_rows=1000) as source:
+            b = TableEncoder(epsilon=epsilon, random_state=0).fit(source)
+            Zb = np.concatenate([b.transform(f) for f in source.iter_frames()])
+    assert a.output_spans_ == b.output_spans_ and a.metadata_ == b.metadata_
+    np.testing.assert_array_equal(a.transform(table), Zb)
+    pd.testing.assert_frame_equal(a.inverse_transform(Zb), b.inverse_transform(Zb))
