@@ -1,6 +1,7 @@
 """Tables larger than memory: a table on disk read one column, or one batch of rows, at a time.
 
-A generator that can fit out of core (:class:`~nhssynth.AIMSynthesizer`) accepts, instead of
+A generator that can fit out of core (:class:`~nhssynth.AIMSynthesizer`,
+:class:`~nhssynth.DPVAESynthesizer`; and :class:`~nhssynth.TableEncoder`) accepts, instead of
 a DataFrame, a Parquet file, a directory of Parquet files, a CSV file, an iterable of
 DataFrame chunks or a :class:`TableSource`.  Its fit then never holds the whole table:
 
@@ -8,7 +9,8 @@ DataFrame chunks or a :class:`TableSource`.  Its fit then never holds the whole 
   column at a time** (a 10M-row numeric column is 80 MB; Parquet reads a column without the
   others);
 * the marginals the model is fitted to are counted from **one batch of rows at a time**
-  (encoded to small integer codes, counted, dropped) in a single pass.
+  (encoded to small integer codes, counted, dropped) in a single pass; the DP-VAE writes its
+  encoding a batch at a time to a private file and reads each DP-SGD batch from it.
 
 CSV files and iterables of chunks are first written, chunk by chunk, to Parquet files in a
 private temporary directory (removed when the fit ends): CSV cannot be read by column, and an
