@@ -102,3 +102,38 @@ def test_noise_scale_and_normalisation():
     add_noise(grads, [p], noise_multiplier=2.0, max_grad_norm=0.5, expected_batch_size=10.0, noise=noise)
     assert abs(p.grad.mean().item() - 0.3) < 0.01
     assert abs(p.grad.std().item() - 2.0 * 0.5 / 10.0) < 0.003
+
+
+@pytest.mark.parametrize("n, rate", [(5_000, 0.02), (400, 0.2), (50, 0.9)])
+def test_sparse_poisson_sampling_has_the_law_of_independent_inclusion(n, rate):
+    # the O(batch) draw used for large tables (forced here with sparse_from=0): the batch size
+    # is Binomial(n, q) and every record is included with probability q, independently of the
+    # others (pairs included together with probability q^2)
+    g = torch.Generator().manual_seed(1)
+    trials = 3_000
+    counts = np.zeros(n)
+    pair = 0
+    sizes = []
+    for _ in range(trials):
+        idx = poisson_batch_indices(n, rate, g, sparse_from=0).numpy()
+        assert (np.diff(idx) > 0).all() and (idx >= 0).all() and (idx < n).all()
+        counts[idx] += 1
+        sizes.append(len(idx))
+        pair += (0 in idx) and (n - 1 in idx)
+    mean, var = n * rate, n * rate * (1 - rate)
+    assert abs(np.mean(sizes) - mean) < 4 * np.sqrt(var / trials)
+    assert abs(np.var(sizes) / var - 1) < 0.15
+    freq = counts / trials
+    assert abs(freq.mean() - rate) < 0.01
+    se = np.sqrt(rate * (1 - rate) / trials)
+    assert np.abs(freq - rate).max() < 5 * se  # no record favoured
+    assert abs(pair / trials - rate ** 2) < 5 * np.sqrt(rate ** 2 / trials) + 1e-3
+
+
+def test_sparse_poisson_sampling_is_seeded_and_used_for_large_tables():
+    a = poisson_batch_indices(2_000_000, 1e-4, torch.Generator().manual_seed(3))
+    b = poisson_batch_indices(2_000_000, 1e-4, torch.Generator().manual_seed(3))
+    dense = poisson_batch_indices(2_000_000, 1e-4, torch.Generator().manual_seed(3),
+                                  sparse_from=10 ** 9)
+    assert torch.equal(a, b) and 100 < len(a) < 320
+    assert not torch.equal(a, dense)  # the large-table path is the O(batch) draw

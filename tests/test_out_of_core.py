@@ -285,3 +285,25 @@ def test_table_encoder_fits_a_table_source_like_the_dataframe(table, tmp_path, e
     assert a.output_spans_ == b.output_spans_ and a.metadata_ == b.metadata_
     np.testing.assert_array_equal(a.transform(table), Zb)
     pd.testing.assert_frame_equal(a.inverse_transform(Zb), b.inverse_transform(Zb))
+
+
+def test_encoded_rows_reads_any_rows_in_the_order_asked_and_deletes_its_file():
+    import torch
+
+    from nhssynth.synthesizers.vae.encoded_rows import EncodedRows
+
+    Z = np.random.default_rng(0).normal(size=(1_001, 7)).astype(np.float32)
+    rows = EncodedRows.write([Z[:400], Z[400:401], Z[401:]], n_features=7)
+    path = Path(rows.path)
+    try:
+        assert rows.shape == (1_001, 7) and path.stat().st_size == Z.nbytes
+        for idx in ([0, 1, 2, 500, 501, 1000], [999, 3, 3, 42], list(range(1_001)), []):
+            got = rows[torch.tensor(idx, dtype=torch.long)]
+            assert got.dtype == torch.float32 and got.shape == (len(idx), 7)
+            np.testing.assert_array_equal(got.numpy(), Z[idx])
+        with pytest.raises(IndexError, match="out of range"):
+            rows[torch.tensor([1_001])]
+    finally:
+        rows.close()
+    assert not path.exists() and rows.path is None
+    rows.close()  # idempotent

@@ -41,14 +41,42 @@ class LinearRecorder:
         return z
 
 
-def poisson_batch_indices(n: int, sample_rate: float, generator: torch.Generator) -> torch.Tensor:
+_SPARSE_FROM = 1_000_000  # rows from which a batch is drawn in O(batch) rather than O(n)
+
+
+def poisson_batch_indices(n: int, sample_rate: float, generator: torch.Generator, *,
+                          sparse_from: int = _SPARSE_FROM) -> torch.Tensor:
     """Indices of a Poisson-sampled batch: each of ``n`` records independently w.p. ``sample_rate``.
 
     This is the sampling the accountant assumes; shuffled fixed-size batches would make the
-    reported epsilon an underestimate.
+    reported epsilon an underestimate.  Returned in increasing order.
+
+    Below ``sparse_from`` rows one uniform draw per record decides it (O(n) a step).  From
+    ``sparse_from`` rows on, the same distribution is drawn in O(batch): the batch size is
+    ``Binomial(n, sample_rate)`` (the number of records a per-record draw would include) and
+    the batch a uniformly random set of that many distinct records, which is exactly the law
+    of independent inclusion.  (At 10M rows the per-record draw cost 50 ms a step, most of a
+    DP-SGD epoch.)
     """
-    mask = torch.rand(n, generator=generator) < sample_rate
-    return mask.nonzero(as_tuple=True)[0]
+    if n < sparse_from:
+        mask = torch.rand(n, generator=generator) < sample_rate
+        return mask.nonzero(as_tuple=True)[0]
+    size = int(torch.binomial(torch.tensor([float(n)], dtype=torch.float64),
+                              torch.tensor([float(sample_rate)], dtype=torch.float64),
+                              generator=generator).item())
+    if size == 0:
+        return torch.zeros(0, dtype=torch.long)
+    if 2 * size > n:  # a dense batch: a permutation is as cheap
+        return torch.randperm(n, generator=generator)[:size].sort().values
+    # distinct values of iid uniform draws form an exchangeable random set, so a uniform
+    # subset of `size` of them is a uniform `size`-subset of range(n)
+    found = torch.zeros(0, dtype=torch.long)
+    while len(found) < size:
+        more = torch.randint(n, (size - len(found) + 16 + size // 8,), generator=generator)
+        found = torch.unique(torch.cat([found, more]))
+    if len(found) > size:
+        found = found[torch.randperm(len(found), generator=generator)[:size]].sort().values
+    return found
 
 
 def ghost_clipped_gradients(

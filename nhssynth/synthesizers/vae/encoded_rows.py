@@ -3,16 +3,17 @@
 An out-of-core fit encodes the table one batch of rows at a time into a float32 file in a
 private temporary directory (mode 0700: it is the real data, encoded) and trains from it:
 every step reads its Poisson batch by row index (the batch is drawn over the whole table, as
-the accountant assumes), so memory holds one batch, not the table.  The rows are read through
-a read-only memory map whose pages are released every few thousand rows read, so the
-resident memory stays small while the operating system's page cache keeps the file fast.
+the accountant assumes), so memory holds one batch, not the table.  The rows are read with
+positioned reads (``os.preadv``, one per run of consecutive rows) straight into the batch:
+the operating system's page cache keeps the file fast, and nothing of it is mapped into the
+process.  (A memory map was measured first: with the kernel's fault-around, a step's 1,024
+random rows mapped up to the whole 4 GB file into the process's resident memory.)
 
 :class:`EncodedRows` has what :func:`~nhssynth.synthesizers.vae.training.train_vae` uses of its
 matrix: ``shape``, ``device`` and indexing by a tensor of row indices.
 """
 from __future__ import annotations
 
-import mmap
 import os
 import shutil
 import tempfile
@@ -22,8 +23,6 @@ import numpy as np
 import torch
 
 __all__ = ["EncodedRows"]
-
-_RELEASE_BYTES = 64 * 2**20  # bytes read between two releases of the mapped pages
 
 
 class EncodedRows:
@@ -38,17 +37,13 @@ class EncodedRows:
         self._dir = path.parent
         self.shape = (int(n_rows), int(n_features))
         self.device = torch.device(device)
-        self._file = open(path, "rb")
-        size = n_rows * n_features * 4
-        self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) if size else None
-        self._rows = (np.frombuffer(self._map, dtype=np.float32).reshape(self.shape)
-                      if self._map is not None else np.zeros(self.shape, dtype=np.float32))
-        self._read = 0
+        self._file = open(path, "rb", buffering=0)
+        self._row_bytes = 4 * int(n_features)
 
     @classmethod
     def write(cls, batches, n_features: int, device: str | torch.device = "cpu") -> "EncodedRows":
         """Write the encoded ``batches`` (2-D float arrays of ``n_features`` columns, in row
-        order) to a new temporary file and map it."""
+        order) to a new temporary file, opened for reading."""
         folder = Path(tempfile.mkdtemp(prefix="nhssynth-encoded-"))  # mode 0700
         path = folder / "rows.f32"
         n_rows = 0
@@ -70,24 +65,39 @@ class EncodedRows:
         return self.shape[0]
 
     def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+        if self._file is None:
+            raise ValueError("the encoded rows are closed.")
         index = idx.cpu().numpy() if isinstance(idx, torch.Tensor) else np.asarray(idx)
-        rows = self._rows[index]  # a copy: fancy indexing never returns a view of the map
-        self._read += rows.nbytes
-        if self._read >= _RELEASE_BYTES and self._map is not None \
-                and hasattr(self._map, "madvise"):
-            # drop the pages this process has mapped (they stay in the page cache): without
-            # it, an epoch's random reads would make the whole file resident in this process
-            self._map.madvise(mmap.MADV_DONTNEED)
-            self._read = 0
-        return torch.from_numpy(rows).to(self.device)
+        index = index.astype(np.int64, copy=False).ravel()
+        if len(index) and (index.min() < 0 or index.max() >= self.shape[0]):
+            raise IndexError(f"row index out of range for {self.shape[0]} encoded rows.")
+        out = np.empty((len(index), self.shape[1]), dtype=np.float32)
+        if len(index) and self._row_bytes:
+            buffer = memoryview(out).cast("B")
+            # one read per run of consecutive rows (a Poisson batch is sorted)
+            starts = np.flatnonzero(np.diff(index, prepend=index[0] - 2) != 1)
+            ends = np.append(starts[1:], len(index))
+            for a, b in zip(starts.tolist(), ends.tolist()):
+                self._read_into(buffer[a * self._row_bytes:b * self._row_bytes],
+                                int(index[a]) * self._row_bytes)
+        return torch.from_numpy(out).to(self.device)
+
+    def _read_into(self, buffer: memoryview, offset: int) -> None:
+        fd = self._file.fileno()
+        while len(buffer):
+            if hasattr(os, "preadv"):
+                got = os.preadv(fd, [buffer], offset)
+            else:  # Windows
+                self._file.seek(offset)
+                got = self._file.readinto(buffer)
+            if not got:
+                raise OSError("the encoded rows file ended early.")
+            buffer, offset = buffer[got:], offset + got
 
     def close(self) -> None:
         """Unmap and delete the file (idempotent)."""
         if getattr(self, "_file", None) is None:
             return
-        self._rows = None
-        if self._map is not None:
-            self._map.close()
         self._file.close()
         self._file = None
         shutil.rmtree(self._dir, ignore_errors=True)
