@@ -310,3 +310,30 @@ def test_an_end_value_beyond_a_thin_one_is_kept_flchain_sample_year(shared_data)
         assert lo <= 1995 and 2003 <= hi <= 2005, (seed, lo, hi)
         age_lo, age_hi = dom["age"].bounds  # real 50-101: the rule adds no absurd tail
         assert 40 <= age_lo <= 51 and 80 <= age_hi <= 128, (seed, age_lo, age_hi)
+
+
+def test_a_spike_stays_on_its_value_and_its_thin_tail_is_kept_covid_ct_result(shared_data):
+    # covid_testing's ct_result: 93 % of the rows at 45.00 (negative tests), 7 % spread thinly
+    # over 14-45.  At epsilon 1 the release zoomed onto 44.97-45.01 in bins of five values (the
+    # spike drawn over all five: KS complement 0.45) and cut the tail, whose noisy stage-B
+    # bins each held a few rows.  Now the zoom measures each value and the tail beyond it is
+    # one bin that clears the noise.
+    df = shared_data("covid_testing")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        md = Metadata.from_dataframe(df)
+    rho = 0.3 * zcdp_rho_for(1.0, 0.9e-5)
+    for seed in range(4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrivacyWarning)
+            dom = release_domain(df, md, rho=rho, delta_threshold=1e-6,
+                                 rng=np.random.default_rng(seed))
+        c = dom["ct_result"]
+        lo, hi = c.bounds
+        assert lo <= 32 and 45.0 <= hi <= 46.0, (seed, lo, hi)  # the tail is kept
+        counts = c.value_counts
+        spike = int(np.argmax(counts))
+        assert c.edges[spike] < 45.0 < c.edges[spike + 1]
+        assert c.edges[spike + 1] - c.edges[spike] <= 0.0100001  # one value in its bin
+        assert counts[spike] / counts.sum() > 0.85
+        assert counts[c.centres < 44.0].sum() / counts.sum() > 0.01  # real 7 %; the noise takes some

@@ -144,15 +144,26 @@ def test_histogram_edges_follow_the_values_grid():
     assert len(histogram_edges(0.0, 1.0, 16)) == 17
 
 
-def test_mass_beyond_a_zoomed_range_follows_the_coarse_shape_or_spreads_evenly():
+def test_mass_beyond_a_zoomed_range_is_spread_in_runs_that_clear_the_noise():
     edges_b = np.arange(0.0, 11.0)  # ten coarse bins
-    noisy_b = np.array([-5.0, 30.0, 10.0, 900.0, 800.0, 0.0, -3.0, -1.0, -2.0, -4.0])
-    below, above = spread_beyond(edges_b, noisy_b, np.linspace(3.0, 5.0, 9), (80.0, 12.0), 50.0)
-    np.testing.assert_allclose(below[0], [0.0, 1.0, 2.0, 3.0])  # edges meeting the zoom
-    np.testing.assert_allclose(below[1], [0.0, 60.0, 20.0])  # in proportion to clipped counts
-    assert (below[2] == (below[1] > 0)).all()  # 80 clears the threshold: occupied where it lands
-    np.testing.assert_allclose(above[1], np.full(5, 12.0 / 5))  # no shape to follow: even
-    assert not above[2].any()  # 12 is noise-level
+    noisy_b = np.array([-5.0, 60.0, 20.0, 900.0, 800.0, 0.0, -3.0, -1.0, -2.0, -4.0])
+    below, above = spread_beyond(edges_b, noisy_b, np.linspace(3.0, 5.0, 9), (300.0, 12.0), 50.0)
+    # 300 in proportion to the clipped counts (0, 225, 75), in runs of >= 50 from the zoom
+    # outwards: [2, 3) holds 75, [0, 2) the rest (the empty first bin joins its neighbour)
+    np.testing.assert_allclose(below[0], [0.0, 2.0, 3.0])
+    np.testing.assert_allclose(below[1], [225.0, 75.0])
+    assert below[2].all()
+    # 12 does not clear the threshold: one bin over the coarse bins above, not occupied
+    np.testing.assert_allclose(above[0], [5.0, 10.0])
+    np.testing.assert_allclose(above[1], [12.0])
+    assert not above[2].any()
+    # a thin real tail (300 rows over four coarse bins whose noisy counts are tens) is not
+    # cut into bins of tens, which the projection onto non-negative counts would empty
+    thin = np.array([80.0, -40.0, 90.0, 70.0, 5000.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    below, _ = spread_beyond(edges_b, thin, np.linspace(4.0, 5.0, 9), (300.0, 0.0), 100.0)
+    assert (np.diff(below[0]) > 0).all() and below[0][0] == 0.0 and below[0][-1] == 4.0
+    assert (below[1] >= 100.0).all() and below[1].sum() == pytest.approx(300.0)
+    assert below[2].all()
 
 
 @pytest.mark.parametrize("as_category", [False, True], ids=["object", "category-dtype"])

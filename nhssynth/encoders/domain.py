@@ -219,6 +219,7 @@ class TableDomain:
         return out
 
 
+
 def _to_timestamp(value: float, col: ColumnMetadata) -> pd.Timestamp:
     ts = pd.Timestamp(int(round(value)))
     return ts.tz_localize("UTC").tz_convert(col.timezone) if col.timezone else ts
@@ -570,7 +571,8 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
                       float(high.sum()) if not above.size else 0.0)
         low = np.concatenate([[low[0] + low[1]], low[2:]]) if below.size else np.zeros(0)
         high = np.concatenate([high[:-2], [high[-2] + high[-1]]]) if above.size else np.zeros(0)
-        zoomed = zoom_range(edges, inner, tau, (lo, hi), integer=integer)
+        zoomed = zoom_range(edges, inner, tau, (lo, hi), integer=integer, step=step,
+                            n_bins=bins_per_column * (_SMALL_ZOOM_BINS if small else 1))
         if zoomed is None:
             noisy_c = _noisy_counts(values, edges, n_missing, s2, rng)
             again = noisy_c[1:-2]
@@ -581,8 +583,8 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             inner_occupied = inner > tau / math.sqrt(2.0)
             inner_edges, bin_sigma = edges, sigma
         else:
-            edges_c = histogram_edges(*zoomed, bins_per_column * (_SMALL_ZOOM_BINS if small else 1),
-                                      step=step)
+            zoom_bins = bins_per_column * (_SMALL_ZOOM_BINS if small else 1)
+            edges_c = histogram_edges(*zoomed, zoom_bins, step=step)
             noisy_c = _noisy_counts(values, edges_c, n_missing, s2, rng)
             # rows beyond the zoomed range but inside the first range: stage C's outer counts
             # less what the tail octaves that clear the noise hold (the sum of all twelve a
@@ -625,7 +627,8 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             # 1136 of a real 1984) and the capped rules alone were measured
             far = _trim_support(value_counts, occupied, (low.size, high.size), 2.0 * bin_sigma,
                                 hist_edges if len(df) < 2_000 else None,
-                                _SMALL_CORE_SHARE if small else _CORE_SHARE)
+                                _SMALL_CORE_SHARE if small else _CORE_SHARE,
+                                widths=np.diff(hist_edges))
             if far > _TRIM_SHARE:
                 note = (f"{far:.0%} of its released histogram lay far from the bins that clear "
                         f"the noise and was no more than noise; it is not generated (declare "
@@ -721,7 +724,7 @@ def _contiguous(occupied: np.ndarray, max_gap: int = 2) -> int:
 
 def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, int],
                   noise: float, edges: np.ndarray | None = None,
-                  core_share: float | None = None) -> float:
+                  core_share: float | None = None, widths: np.ndarray | None = None) -> float:
     """Zero (in place) the released counts outside the column's support: tail octaves beyond
     those that clear the noise contiguously from the range (``tails`` = numbers of low and high
     tail bins), then the mass far from the core that is no more than noise
@@ -730,6 +733,8 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
     (:func:`_noise_run`).  Mass of the size of the noise beyond the data is what survives the
     projection of empty bins, and values drawn there are outliers no real row has (an age of 6
     in a cohort aged 50-101, a value in the millions from an empty tail octave).
+    With the bins' ``widths``, a gap of empty bins narrower than the bin that clears the
+    noise beyond it is crossed however many bins it holds (see :func:`_occupied_reach`).
     Post-processing.  Returns the share of the mass :func:`_trim_far` removed."""
     n_low, n_high = tails
     if n_low:
@@ -743,26 +748,38 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
     # never past a bin that clears the noise and is reached from the fullest one through
     # short gaps: the noise run's cap (3 % of the mass) is as large as a real end category
     first = min(_noise_run(counts, noise), peak,
-                peak - _occupied_reach(counts[peak::-1], occupied[peak::-1]))
+                peak - _occupied_reach(counts[peak::-1], occupied[peak::-1],
+                                       None if widths is None else widths[peak::-1]))
     last = max(counts.size - 1 - _noise_run(counts[::-1], noise), peak,
-               peak + _occupied_reach(counts[peak:], occupied[peak:]))
+               peak + _occupied_reach(counts[peak:], occupied[peak:],
+                                      None if widths is None else widths[peak:]))
     counts[:first] = 0.0
     counts[last + 1:] = 0.0
-    _drop_noise_islands(counts, peak, noise, occupied=occupied)
-    _drop_noise_islands(counts[::-1], counts.size - 1 - peak, noise, occupied=occupied[::-1])
+    _drop_noise_islands(counts, peak, noise, occupied=occupied, widths=widths)
+    _drop_noise_islands(counts[::-1], counts.size - 1 - peak, noise, occupied=occupied[::-1],
+                        widths=None if widths is None else widths[::-1])
     return far
 
 
-def _occupied_reach(counts: np.ndarray, occupied: np.ndarray) -> int:
+def _occupied_reach(counts: np.ndarray, occupied: np.ndarray,
+                    widths: np.ndarray | None = None) -> int:
     """How far from ``counts[0]`` (the fullest bin) the bins that clear the noise reach,
-    crossing at most ``_ISLAND_REACH`` bins in a row that do not."""
-    reach, gap = 0, 0
+    crossing at most ``_ISLAND_REACH`` bins in a row that do not, or (with the bins'
+    ``widths``) any run of them no wider than ``_ISLAND_REACH`` times the bin that clears the
+    noise beyond it: a zoomed histogram's bins are a small fraction of the first one's, so
+    a thin tail beside a spike (covid_testing's ct_result: 7 % of the rows over 14-45 beside
+    93 % at 45) lies dozens of the spike's bins away but closer than its own width."""
+    reach, gap, gap_width = 0, 0, 0.0
     for i in range(1, counts.size):
         if occupied[i] and counts[i] > 0:
-            reach, gap = i, 0
+            if gap > _ISLAND_REACH and (widths is None
+                                        or gap_width > _ISLAND_REACH * float(widths[i])):
+                break
+            reach, gap, gap_width = i, 0, 0.0
         else:
             gap += 1
-            if gap > _ISLAND_REACH:
+            gap_width += 0.0 if widths is None else float(widths[i])
+            if gap > _ISLAND_REACH and widths is None:
                 break
     return reach
 
@@ -812,7 +829,8 @@ def _trim_far(counts: np.ndarray, occupied: np.ndarray, edges: np.ndarray,
 
 
 def _drop_noise_islands(counts: np.ndarray, peak: int, noise: float, max_gap: int = 0,
-                        occupied: np.ndarray | None = None) -> None:
+                        occupied: np.ndarray | None = None,
+                        widths: np.ndarray | None = None) -> None:
     """Zero (in place) what lies beyond a gap of more than ``max_gap`` empty bins after
     ``peak`` when its whole mass is no more than noise leaves in that many empty bins
     (``noise`` times the root of their number) and at most ``_ISLAND_SHARE`` of the column:
@@ -822,7 +840,8 @@ def _drop_noise_islands(counts: np.ndarray, peak: int, noise: float, max_gap: in
     the walk goes on past it; so is a bin that clears the noise (``occupied``) within
     ``_ISLAND_REACH`` bins of the gap's start: a real value next to a thin one that noise
     emptied (flchain's sample year 2003, 2.8 % of the rows, beyond 2002's 0.6 %), not the
-    survivor of an empty bin."""
+    survivor of an empty bin; with the bins' ``widths``, so is one that clears the noise
+    beyond a gap narrower than ``_ISLAND_REACH`` times its own width (:func:`_occupied_reach`)."""
     limit_share = _ISLAND_SHARE * counts.sum()
     i, gap = peak + 1, 0
     while i < counts.size:
@@ -835,6 +854,11 @@ def _drop_noise_islands(counts: np.ndarray, peak: int, noise: float, max_gap: in
                 start = i - gap + 1  # the gap's first bin
                 near = occupied is not None and bool(
                     (occupied[start:start + _ISLAND_REACH + 1] & (counts[start:start + _ISLAND_REACH + 1] > 0)).any())
+                if not near and occupied is not None and widths is not None:
+                    beyond = np.flatnonzero(occupied[start:] & (counts[start:] > 0))
+                    if beyond.size:  # the first bin beyond the gap that clears the noise
+                        j = start + int(beyond[0])
+                        near = float(widths[start:j].sum()) <= _ISLAND_REACH * float(widths[j])
                 if not near and rest.sum() <= min(noise * math.sqrt(rest.size), limit_share):
                     rest[:] = 0.0
                     return
