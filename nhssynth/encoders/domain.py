@@ -582,6 +582,7 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             missing = 0.5 * (miss_b + noisy_c[-1])
             inner_occupied = inner > tau / math.sqrt(2.0)
             inner_edges, bin_sigma = edges, sigma
+            inner_zoomed = np.zeros(inner.size, dtype=bool)
         else:
             zoom_bins = bins_per_column * (_SMALL_ZOOM_BINS if small else 1)
             edges_c = histogram_edges(*zoomed, zoom_bins, step=step)
@@ -597,11 +598,17 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             inner_edges = np.concatenate([e_lo[:-1], edges_c, e_hi[1:]])
             inner = np.concatenate([c_lo, noisy_c[1:-2], c_hi])
             inner_occupied = np.concatenate([o_lo, noisy_c[1:-2] > tau, o_hi])
+            inner_zoomed = np.concatenate([np.zeros(c_lo.size, dtype=bool),
+                                           np.ones(noisy_c.size - 3, dtype=bool),
+                                           np.zeros(c_hi.size, dtype=bool)])
             missing = 0.5 * (miss_b + noisy_c[-1])
             bin_sigma = s2
         hist_edges = np.concatenate([below, inner_edges, above])
         noisy = np.concatenate([low, inner, high])
         occupied = np.concatenate([low > tau_tail, inner_occupied, high > tau_tail])
+        # bins of a zoom: a run of them may be crossed by width (see _occupied_reach)
+        zoomed_bins = np.concatenate([np.zeros(low.size, dtype=bool), inner_zoomed,
+                                      np.zeros(high.size, dtype=bool)])
         # a zoom needs a bin of stage B to clear tau (more than the test below asks); without
         # one, the averaged histogram's noise is ``bin_sigma`` per bin
         if source == "dp" and zoomed is None \
@@ -628,7 +635,8 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             far = _trim_support(value_counts, occupied, (low.size, high.size), 2.0 * bin_sigma,
                                 hist_edges if len(df) < 2_000 else None,
                                 _SMALL_CORE_SHARE if small else _CORE_SHARE,
-                                widths=np.diff(hist_edges))
+                                widths=np.where(zoomed_bins, np.diff(hist_edges), np.inf)
+                                if zoomed_bins.any() else None)
             if far > _TRIM_SHARE:
                 note = (f"{far:.0%} of its released histogram lay far from the bins that clear "
                         f"the noise and was no more than noise; it is not generated (declare "
@@ -733,8 +741,9 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
     (:func:`_noise_run`).  Mass of the size of the noise beyond the data is what survives the
     projection of empty bins, and values drawn there are outliers no real row has (an age of 6
     in a cohort aged 50-101, a value in the millions from an empty tail octave).
-    With the bins' ``widths``, a gap of empty bins narrower than the bin that clears the
-    noise beyond it is crossed however many bins it holds (see :func:`_occupied_reach`).
+    With ``widths`` (those of a zoom's bins; ``inf`` for the others), a gap of empty zoomed
+    bins narrower than the bin that clears the noise beyond it is crossed however many bins
+    it holds (see :func:`_occupied_reach`).
     Post-processing.  Returns the share of the mass :func:`_trim_far` removed."""
     n_low, n_high = tails
     if n_low:
@@ -764,11 +773,14 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
 def _occupied_reach(counts: np.ndarray, occupied: np.ndarray,
                     widths: np.ndarray | None = None) -> int:
     """How far from ``counts[0]`` (the fullest bin) the bins that clear the noise reach,
-    crossing at most ``_ISLAND_REACH`` bins in a row that do not, or (with the bins'
-    ``widths``) any run of them no wider than ``_ISLAND_REACH`` times the bin that clears the
-    noise beyond it: a zoomed histogram's bins are a small fraction of the first one's, so
-    a thin tail beside a spike (covid_testing's ct_result: 7 % of the rows over 14-45 beside
-    93 % at 45) lies dozens of the spike's bins away but closer than its own width."""
+    crossing at most ``_ISLAND_REACH`` bins in a row that do not, or (with ``widths``: those
+    of a zoom's bins, ``inf`` for the others) any run of a zoom's bins no wider than
+    ``_ISLAND_REACH`` times the bin that clears the noise beyond it (a bin outside the zoom is
+    wider than the whole zoom): a zoomed histogram's bins are a small fraction of the first
+    one's, so a thin tail beside a spike (covid_testing's ct_result: 7 % of the rows over
+    14-45 beside 93 % at 45) lies dozens of the spike's bins away but closer than its own
+    width.  Runs of other bins are crossed by count only (a tail octave beyond empty bins of
+    the range stays cut, as before)."""
     reach, gap, gap_width = 0, 0, 0.0
     for i in range(1, counts.size):
         if occupied[i] and counts[i] > 0:
