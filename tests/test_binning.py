@@ -122,3 +122,35 @@ def test_dequantised_values_follow_the_released_fine_counts_within_each_code():
     v = integer._dequantise(np.zeros(40_000, dtype=int), np.random.default_rng(1))
     assert set(np.unique(v)) == {0.0, 1.0, 2.0, 3.0}
     assert np.mean(v >= 2) == pytest.approx(0.75, abs=0.01)
+
+
+def test_a_shared_uniform_places_values_at_the_same_quantile_of_their_codes_same_law():
+    """``u`` given: the value is that quantile of its code's released histogram, so the law is
+    the one of independent draws, and two columns given the same ``u`` move together inside
+    their codes (rank correlation 1 within a cell, 0 when drawn independently)."""
+    from nhssynth.encoders.binning import ColumnBins
+    from nhssynth.metadata import ColumnMetadata
+    edges = np.arange(0.0, 9.0)
+    counts = np.array([10.0, 0.0, 30.0, 60.0, 5.0, -2.0, 5.0, 90.0])
+    col = ColumnBins(ColumnMetadata("x", "continuous", "float64"), fine_edges=edges,
+                     fine_counts=counts, cuts=np.array([4]))
+    codes = np.repeat([0, 1], 100_000)
+    rng = np.random.default_rng(0)
+    u = rng.random(codes.size)
+    x = col._dequantise(codes, rng, u)
+    fine = np.floor(x).astype(int)
+    share0 = np.bincount(fine[:100_000], minlength=8)[:4] / 100_000
+    assert share0 == pytest.approx([0.1, 0.0, 0.3, 0.6], abs=0.006)
+    assert np.all(fine[100_000:] >= 4)
+    inside = x[fine == 7] - 7
+    assert inside.min() >= 0 and inside.max() < 1 and abs(inside.mean() - 0.5) < 0.01
+    # monotone in u inside a code; another column given the same u follows it
+    order = np.argsort(u[:100_000])
+    assert np.all(np.diff(x[:100_000][order]) >= -1e-12)
+    other = ColumnBins(ColumnMetadata("y", "continuous", "float64"), fine_edges=edges * 10,
+                       fine_counts=np.ones(8), cuts=np.array([4]))
+    y = other._dequantise(codes, rng, u)
+    y_free = other._dequantise(codes, rng)
+    same = pd.Series(x[:100_000]).corr(pd.Series(y[:100_000]), method="spearman")
+    free = pd.Series(x[:100_000]).corr(pd.Series(y_free[:100_000]), method="spearman")
+    assert same > 0.99 and abs(free) < 0.02

@@ -182,29 +182,47 @@ class ColumnBins:
         return codes
 
     # -- codes -> values --------------------------------------------------------------------
-    def values(self, codes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def values(self, codes: np.ndarray, rng: np.random.Generator,
+               u: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Values of ``codes`` (categories, or numbers de-quantised from the fine histogram) and
-        the missing mask.  ``other`` codes must have been resolved before."""
+        the missing mask.  ``other`` codes must have been resolved before.  ``u``: the
+        uniforms that place each numeric value inside its code (see :meth:`_dequantise`)."""
         mask = codes == self.missing_code if self.meta.nullable else np.zeros(codes.size, bool)
         value_codes = np.where(mask, 0, codes)
         if self.labels is not None:
             return value_codes, mask
-        return self._dequantise(value_codes, rng), mask
+        return self._dequantise(value_codes, rng, u), mask
 
-    def _dequantise(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def _dequantise(self, codes: np.ndarray, rng: np.random.Generator,
+                    u: np.ndarray | None = None) -> np.ndarray:
         """A value for each code: a fine bin drawn with the released fine counts inside the
         code's run of fine bins, then a point drawn uniformly inside that bin (an integer,
         each equally likely, when the code's bins are whole integers).  Vectorised over the
-        rows: one inverse-CDF lookup for all codes at once."""
+        rows: one inverse-CDF lookup for all codes at once.
+
+        With ``u`` (one uniform per row) the value is that quantile of the code's released
+        histogram (the same law): columns given the same ``u`` sit at the same quantile of
+        their codes, i.e. move together inside a cell, as strongly related numeric columns do
+        (see :meth:`TableBins.decode`)."""
         edges = self.fine_edges
         starts = np.concatenate([[0], self.cuts]).astype(np.int64)
         stops = np.concatenate([self.cuts, [edges.size - 1]]).astype(np.int64)
         cdf, integer = self._code_tables(starts, stops)
-        u = rng.random(codes.size)
-        fine = np.searchsorted(cdf, codes + u, side="right")
-        fine = np.clip(fine, starts[codes], stops[codes] - 1)
+        if u is None:
+            u = rng.random(codes.size)
+            fine = np.searchsorted(cdf, codes + u, side="right")
+            fine = np.clip(fine, starts[codes], stops[codes] - 1)
+            r = rng.random(codes.size)
+        else:
+            target = codes + np.clip(u, 0.0, 1.0 - 1e-12)
+            fine = np.searchsorted(cdf, target, side="right")
+            fine = np.clip(fine, starts[codes], stops[codes] - 1)
+            below = np.where(fine > starts[codes], cdf[np.maximum(fine - 1, 0)],
+                             codes.astype(np.float64))
+            span = cdf[fine] - below
+            r = np.clip(np.divide(target - below, span, out=np.full(codes.size, 0.5),
+                                  where=span > 0), 0.0, 1.0 - 1e-12)
         left, right = edges[fine], edges[fine + 1]
-        r = rng.random(codes.size)
         out = left + r * (right - left)
         whole = integer[codes]
         if whole.any():
@@ -367,16 +385,30 @@ class TableBins:
             return np.zeros((len(frame), 0), dtype=np.int64)
         return np.stack([c.encode(frame[c.name]) for c in self.columns], axis=1)
 
-    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        """A table with every metadata column, in order and with its dtype, from ``codes``."""
+    def decode(self, codes: np.ndarray, rng: np.random.Generator,
+               together: list | None = None) -> pd.DataFrame:
+        """A table with every metadata column, in order and with its dtype, from ``codes``.
+
+        ``together``: ``[column name, group, sign]`` triples of numeric columns whose values
+        are placed inside their codes by one shared uniform per group and row (``1 - u`` for
+        sign -1), so strongly related columns move together inside a cell instead of
+        independently (:meth:`ColumnBins._dequantise`); the others draw their own."""
         n = codes.shape[0]
         index = pd.RangeIndex(n)
         data: dict[str, Any] = {}
         by_name = {c.name: j for j, c in enumerate(self.columns)}
+        shared: dict[str, np.ndarray] = {}
+        if together:
+            groups = {}
+            for name, group, sign in together:
+                if name in by_name:
+                    if group not in groups:
+                        groups[group] = rng.random(n)
+                    shared[name] = groups[group] if sign > 0 else 1.0 - groups[group]
         for col in self.metadata:
             if col.name in by_name:
                 bins = self.columns[by_name[col.name]]
-                values, mask = bins.values(codes[:, by_name[col.name]], rng)
+                values, mask = bins.values(codes[:, by_name[col.name]], rng, shared.get(col.name))
                 data[col.name] = bins.restore(values, mask)
             elif col.kind == "id":
                 data[col.name] = fresh_ids(n, col.pandas_dtype)
