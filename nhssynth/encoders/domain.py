@@ -219,7 +219,6 @@ class TableDomain:
         return out
 
 
-
 def _to_timestamp(value: float, col: ColumnMetadata) -> pd.Timestamp:
     ts = pd.Timestamp(int(round(value)))
     return ts.tz_localize("UTC").tz_convert(col.timezone) if col.timezone else ts
@@ -571,8 +570,9 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
                       float(high.sum()) if not above.size else 0.0)
         low = np.concatenate([[low[0] + low[1]], low[2:]]) if below.size else np.zeros(0)
         high = np.concatenate([high[:-2], [high[-2] + high[-1]]]) if above.size else np.zeros(0)
+        zoom_bins = bins_per_column * (_SMALL_ZOOM_BINS if small else 1)
         zoomed = zoom_range(edges, inner, tau, (lo, hi), integer=integer, step=step,
-                            n_bins=bins_per_column * (_SMALL_ZOOM_BINS if small else 1))
+                            n_bins=zoom_bins)
         if zoomed is None:
             noisy_c = _noisy_counts(values, edges, n_missing, s2, rng)
             again = noisy_c[1:-2]
@@ -584,7 +584,6 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             inner_edges, bin_sigma = edges, sigma
             inner_zoomed = np.zeros(inner.size, dtype=bool)
         else:
-            zoom_bins = bins_per_column * (_SMALL_ZOOM_BINS if small else 1)
             edges_c = histogram_edges(*zoomed, zoom_bins, step=step)
             noisy_c = _noisy_counts(values, edges_c, n_missing, s2, rng)
             # rows beyond the zoomed range but inside the first range: stage C's outer counts
