@@ -520,7 +520,7 @@ def _moving_together(model, bins: TableBins, cliques: list[tuple]) -> list[list]
             adjacent.setdefault(i, []).append((j, sign))
             adjacent.setdefault(j, []).append((i, sign))
     out, seen = [], set()
-    for group, root in enumerate(sorted(adjacent)):
+    for root in sorted(adjacent):
         if root in seen:
             continue
         stack = [(root, 1)]

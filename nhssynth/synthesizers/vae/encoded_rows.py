@@ -24,6 +24,8 @@ import torch
 
 __all__ = ["EncodedRows"]
 
+_PREADV = getattr(os, "preadv", None)  # POSIX; looked up once, not per row read
+
 
 class EncodedRows:
     """An ``(n_rows, n_features)`` float32 matrix in a temporary file, indexed by row.
@@ -85,8 +87,8 @@ class EncodedRows:
     def _read_into(self, buffer: memoryview, offset: int) -> None:
         fd = self._file.fileno()
         while len(buffer):
-            if hasattr(os, "preadv"):
-                got = os.preadv(fd, [buffer], offset)
+            if _PREADV is not None:
+                got = _PREADV(fd, [buffer], offset)
             else:  # Windows
                 self._file.seek(offset)
                 got = self._file.readinto(buffer)
