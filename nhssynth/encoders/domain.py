@@ -341,7 +341,7 @@ def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
     plan = _plan(metadata, n, rho, delta_threshold, max_category_share)
     out = TableDomain(private=True)
     stage_a: list[float] = []
-    totals: list[float] = []
+    totals: list[tuple[float, float, bool]] = []  # (noisy total, its variance, unbiased)
     tau = 1.0 + plan.sigma_categories * float(ndtri(1.0 - plan.delta_share)) \
         if math.isfinite(plan.sigma_categories) else math.inf
     coarse: dict[str, tuple[float, float] | None] = {}
@@ -353,11 +353,13 @@ def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
             stage_a.append(plan.sigma_categories)
             n_cats += 1
             out.columns[col.name] = _release_unknown_categories(col, s, plan.sigma_categories, tau, rng)
-            totals.append(float(out.columns[col.name].counts.sum()))
+            # the categories under the threshold are missing from this total: biased low
+            totals.append((float(out.columns[col.name].counts.sum()), math.inf, False))
         elif col.kind == "boolean" or col.kind == "categorical":
             stage_a.append(plan.sigma_known)
             out.columns[col.name] = _release_known_categories(col, s, plan.sigma_known, rng)
-            totals.append(float(out.columns[col.name].counts.sum()))
+            released = out.columns[col.name].counts
+            totals.append((float(released.sum()), released.size * plan.sigma_known ** 2, True))
         elif col.kind in ("continuous", "integer", "datetime") and not col.has_declared_bounds:
             stage_a.append(plan.sigma_bounds)
             noisy = coarse_counts(column_to_float(s, col), edges) \
@@ -399,7 +401,7 @@ def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
             out.columns[col.name] = ColumnDomain(col.name, col.kind, col.nullable, np.zeros(0), 0.0,
                                                  "declared", bounds=(lo, hi))
     out.columns = {c.name: out.columns[c.name] for c in metadata if c.name in out.columns}
-    out.total = float(np.mean(totals)) if totals else float(n)
+    out.total = _pooled_total(totals) if totals else float(n)
     if out.columns and all(c.withheld for c in out):
         # an all-missing table is of no use to anyone: one clear way forward instead
         factor = _budget_factor_needed(metadata, n, rho, delta_threshold, max_category_share)
@@ -416,6 +418,21 @@ def release_domain(df: pd.DataFrame, metadata: Metadata, *, rho: float | None,
         if c.withheld:
             warnings.warn(f"column {c.name!r}: {c.note}", PrivacyWarning, stacklevel=2)
     return out
+
+
+def _pooled_total(totals: list[tuple[float, float, bool]]) -> float:
+    """The table's row count from every column's noisy total: the inverse-variance weighted
+    mean of the unbiased ones (histograms, declared categories), else the plain mean (released
+    category sets miss their rarer categories, so their totals run low).  Never negative."""
+    unbiased = [(t, v) for t, v, ok in totals if ok and v > 0 and math.isfinite(v)]
+    if not totals:
+        return 0.0
+    if unbiased:
+        weights = np.array([1.0 / v for _, v in unbiased])
+        estimate = float(np.dot(weights, [t for t, _ in unbiased]) / weights.sum())
+    else:
+        estimate = float(np.mean([t for t, _, _ in totals]))
+    return max(estimate, 0.0)
 
 
 def smallest_epsilon_hint(exc: BaseException, epsilon: float, delta: float) -> str:
@@ -511,7 +528,7 @@ def _release_known_categories(col: ColumnMetadata, s: pd.Series, sigma: float, r
 
 
 def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
-                        totals: list[float], small: bool = False) -> None:
+                        totals: list[tuple[float, float, bool]], small: bool = False) -> None:
     """Stages B and C for ``cols``; writes a ColumnDomain per column into ``out``.
 
     Stage B counts each column's rows in bins over its range and, beyond a range found under
@@ -535,9 +552,15 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
     # a side), so noise alone passes it in about 1e-3 of tables.
     z_tail = max(3.0, float(ndtri(1.0 - _TAIL_FALSE / (6 * max(1, len(cols))))))
     tau_tail = (2.0 if len(df) >= 2_000 else z_tail) * s2
+    # an octave beyond one that does not clear the noise needs more: about 0.2 % of the
+    # reachable octaves pass 2 standard deviations by noise alone, and once the histograms
+    # are projected onto a well-estimated total, such an octave keeps ~2 % of the rows
+    # at values no row has (SUPPORT2's coma score 0-100 released up to 1,080)
+    tau_far = max(tau_tail, _TAIL_FAR_Z * s2)
     # as many bins as the noise allows: about 4 noise standard deviations of rows per bin on
     # average (8 to n_bins), so a wide table at a small budget is not all noise
     bins_per_column = int(np.clip(len(df) / (4.0 * sigma), 8, n_bins))
+    pending = []  # columns measured, projected once the pooled total is known
     for col in cols:
         values = column_to_float(df[col.name], col)
         n_missing = float(len(df) - len(values))
@@ -570,6 +593,8 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
                       float(high.sum()) if not above.size else 0.0)
         low = np.concatenate([[low[0] + low[1]], low[2:]]) if below.size else np.zeros(0)
         high = np.concatenate([high[:-2], [high[-2] + high[-1]]]) if above.size else np.zeros(0)
+        low_hit = _tail_hits(low[::-1], tau_tail, tau_far)[::-1]
+        high_hit = _tail_hits(high, tau_tail, tau_far)
         zoom_bins = bins_per_column * (_SMALL_ZOOM_BINS if small else 1)
         zoomed = zoom_range(edges, inner, tau, (lo, hi), integer=integer, step=step,
                             n_bins=zoom_bins)
@@ -590,8 +615,8 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             # less what the tail octaves that clear the noise hold (the sum of all twelve a
             # side would add their noise: on a small table, hundreds of rows that no bin held,
             # spread onto an empty bin far from the data)
-            beyond = (noisy_c[0] - float(low[low > tau_tail].sum()),
-                      noisy_c[-2] - float(high[high > tau_tail].sum()))
+            beyond = (noisy_c[0] - float(low[low_hit].sum()),
+                      noisy_c[-2] - float(high[high_hit].sum()))
             (e_lo, c_lo, o_lo), (e_hi, c_hi, o_hi) = spread_beyond(edges, inner, edges_c, beyond, tau)
             # the first histogram's bins below the zoomed range, the zoomed bins, those above
             inner_edges = np.concatenate([e_lo[:-1], edges_c, e_hi[1:]])
@@ -604,7 +629,7 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             bin_sigma = s2
         hist_edges = np.concatenate([below, inner_edges, above])
         noisy = np.concatenate([low, inner, high])
-        occupied = np.concatenate([low > tau_tail, inner_occupied, high > tau_tail])
+        occupied = np.concatenate([low_hit, inner_occupied, high_hit])
         # bins of a zoom: a run of them may be crossed by width (see _occupied_reach)
         zoomed_bins = np.concatenate([np.zeros(low.size, dtype=bool), inner_zoomed,
                                       np.zeros(high.size, dtype=bool)])
@@ -621,9 +646,22 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
                      "missing. Declare min and max in the metadata or raise epsilon.")
             continue
         raw = np.concatenate([noisy, [missing]]) if col.nullable else noisy
-        total = max(float(raw.sum()), 0.0)
-        totals.append(total)
-        counts = project_counts(raw, max(total, 1.0))
+        # the variance of this column's total: stage B's bins (tails) at s2, the range's at
+        # bin_sigma, the missing count averaged over both stages
+        variance = (low.size + high.size) * s2 ** 2 + inner.size * bin_sigma ** 2 \
+            + (sigma ** 2 if col.nullable else 0.0)
+        totals.append((float(raw.sum()), variance, True))
+        pending.append((col, source, zoomed, lo, hi, raw, noisy, occupied, low.size, high.size,
+                        hist_edges, zoomed_bins, bin_sigma))
+    # Every column's histogram counts the same rows, so the table's total is pooled over all
+    # of them (inverse-variance weights) before any histogram is projected: with one column's
+    # own noisy sum, 40 bins of noise put the total ~1,000 rows off at sigma 160, and the
+    # projection took those rows from every bin alike, emptying real bins of a few hundred
+    # rows (SUPPORT2's coma score lost every value but 0).  Post-processing: no privacy cost.
+    pooled = _pooled_total(totals)
+    for (col, source, zoomed, lo, hi, raw, noisy, occupied, n_low, n_high, hist_edges,
+         zoomed_bins, bin_sigma) in pending:
+        counts = project_counts(raw, max(pooled, 1.0))
         value_counts = counts[:noisy.size]
         note = None
         if source == "dp":
@@ -631,7 +669,7 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             # noise is most of a bin and the absurd outputs were found); on larger tables it
             # cost real tails (load_example: 29 of 114 ranges narrowed, d.time p99 1960 ->
             # 1136 of a real 1984) and the capped rules alone were measured
-            far = _trim_support(value_counts, occupied, (low.size, high.size), 2.0 * bin_sigma,
+            far = _trim_support(value_counts, occupied, (n_low, n_high), 2.0 * bin_sigma,
                                 hist_edges if len(df) < 2_000 else None,
                                 _SMALL_CORE_SHARE if small else _CORE_SHARE,
                                 widths=np.where(zoomed_bins, np.diff(hist_edges), np.inf)
@@ -651,7 +689,6 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             # noise's choice (macrodata's years 1959-2009 released as 1739-1763), and stage B's
             # bins that made it zoom are wider than the data by as much (1798-2055): nothing is
             # released for this column
-            totals.pop()
             out.columns[col.name] = ColumnDomain(
                 col.name, col.kind, True, np.ones(1), bin_sigma, "dp", withheld=True,
                 note="too few rows to locate its values privately at this budget (no bin of its "
@@ -682,6 +719,7 @@ _SMALL_ZOOM_BINS = 2
 _SMALL_ZERO_TAIL = 3.0  # standard deviations the bin below a range needs to stretch it to 0
 _CORE_SHARE = 0.5  # of a column's mass the core must hold before far noise is dropped
 _TAIL_FALSE = 1e-3  # small tables: chance noise alone makes some tail octave count
+_TAIL_FAR_Z = 3.5  # noise standard deviations of a tail octave beyond a gap
 _ZERO_BIN = 2.0 ** -20  # the power-of-two bins around 0 end here (LOG_BIN_RANGE)
 
 
@@ -712,6 +750,17 @@ def _grid_step(col: ColumnMetadata) -> float | None:
     if col.kind == "continuous" and col.decimals is not None:
         return 10.0 ** -col.decimals
     return None
+
+
+def _tail_hits(tail: np.ndarray, near: float, far: float) -> np.ndarray:
+    """Which tail octaves (``tail`` ordered outwards from the range) clear the noise: ``near``
+    for a run of them starting next to the range, ``far`` past an octave that does not."""
+    hits = np.zeros(tail.size, dtype=bool)
+    run = True
+    for i, count in enumerate(tail):
+        hits[i] = count > (near if run else far)
+        run = run and bool(hits[i])
+    return hits
 
 
 def _contiguous(occupied: np.ndarray, max_gap: int = 2) -> int:
