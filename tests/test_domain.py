@@ -337,3 +337,42 @@ def test_a_spike_stays_on_its_value_and_its_thin_tail_is_kept_covid_ct_result(sh
         assert c.edges[spike + 1] - c.edges[spike] <= 0.0100001  # one value in its bin
         assert counts[spike] / counts.sum() > 0.85
         assert counts[c.centres < 44.0].sum() / counts.sum() > 0.01  # real 7 %; the noise takes some
+
+
+def test_a_spike_with_a_spread_of_rarer_values_keeps_them_support2_scoma(shared_data):
+    # SUPPORT2's coma score: 70 % of the rows at 0, 30 % over 9-100 in a dozen values of
+    # 50-750 rows each.  At the share AIM gives the domain at epsilon 1 (48 columns, noise
+    # sd ~160 a bin), the histogram was projected onto its own noisy total (~1,000 rows
+    # low), which emptied every bin but 0; then the noise-island rule counted bins already
+    # cut as noise room and dropped the rest: the column came out all zeros (judge's
+    # contingency with hospdead 0.03).  The total is now pooled over every column.
+    df = shared_data("support2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        md = Metadata.from_dataframe(df)
+    rho = 0.3 * zcdp_rho_for(1.0, 0.9e-5)
+    for seed in range(4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrivacyWarning)
+            dom = release_domain(df, md, rho=rho, delta_threshold=1e-6,
+                                 rng=np.random.default_rng(seed))
+        assert abs(dom.total - len(df)) < 400, (seed, dom.total)  # pooled over 48 columns
+        c = dom["scoma"]
+        lo, hi = c.bounds
+        assert lo <= 0 and 64 <= hi <= 160, (seed, lo, hi)  # real 0-100; no far noise octave
+        counts = c.value_counts
+        above = counts[c.centres > 8].sum() / counts.sum()
+        assert 0.15 < above < 0.45, (seed, above)  # real 0.30
+
+
+def test_a_tail_octave_beyond_a_gap_needs_the_stronger_threshold():
+    from nhssynth.encoders.domain import _pooled_total, _tail_hits
+    tail = np.array([400.0, 100.0, 0.0, 350.0, 900.0])  # outwards from the range
+    assert _tail_hits(tail, 321.0, 560.0).tolist() == [True, False, False, False, True]
+    assert _tail_hits(tail, 321.0, 321.0).tolist() == [True, False, False, True, True]
+    # the pooled total weights each column's total by its precision; biased ones only as a
+    # last resort
+    assert _pooled_total([(100.0, 1.0, True), (200.0, 100.0, True), (10.0, np.inf, False)]) \
+        == pytest.approx((100.0 + 2.0) / 1.01)
+    assert _pooled_total([(10.0, np.inf, False), (30.0, np.inf, False)]) == 20.0
+    assert _pooled_total([(-5.0, 1.0, True)]) == 0.0 and _pooled_total([]) == 0.0
