@@ -36,7 +36,7 @@ from ...sampling_io import DEFAULT_CHUNK_SIZE
 from .._constrained import publish_fit, to_learnt
 from .losses import SpanLayout, kl_divergence, reconstruction_loss
 from .networks import VAENetwork
-from .sampling import decode_prior
+from .sampling import decode_prior, fit_decode_bias, one_way_feature_means
 from .distributed import check_shards, train_vae_distributed
 from .encoded_rows import EncodedRows
 from .training import DPSettings, train_vae
@@ -48,6 +48,7 @@ __all__ = ["DPVAESynthesizer"]
 _AUTO_DOMAIN_CAP = 0.5  # domain_fraction="auto": at most this share (DP-SGD needs the rest)
 _DP_GMM_COMPONENTS = 5  # mixture modes per numeric column under DP (a narrower encoded table)
 _PAIR_BINS = 8  # codes per numeric column in the measured two-way marginals
+_BIAS_ROWS = 20_000  # rows drawn to fit the decoder's logit offsets (and their targets)
 _MAX_PAIRS = 16  # two-way marginals measured, at most (a spanning forest of the columns)
 _POOL = (50_000, 200_000)  # rows of the draw the calibrator is fitted on (10 per training row)
 _CHUNK_CELLS = 20_000_000  # candidate rows x encoded features decoded at once when sampling
@@ -175,6 +176,10 @@ class DPVAESynthesizer(BaseSynthesizer):
     output_spans_ : list of OutputSpan
     network_ : torch.nn.Module
     calibrator_ : MarginalCalibrator or None
+    decode_bias_ : ndarray of shape (n_encoded_features,) or None
+        Offsets added to the decoder's logits of the one-hot groups and binary features when
+        sampling, so that categories, mixture modes and missing shares match the released
+        one-way marginals (fitted with the calibrator; None without it).
     privacy_report_ : PrivacyReport
     """
 
@@ -306,6 +311,7 @@ class DPVAESynthesizer(BaseSynthesizer):
             if isinstance(Z, EncodedRows):
                 Z.close()
             Z = None
+            self.decode_bias_ = None  # set with the calibrator
             self.calibrator_ = self._fit_calibrator(frame, pairs, noise, rng["draws"]) \
                 if self.calibrate else None
         except BaseException:
@@ -509,15 +515,31 @@ class DPVAESynthesizer(BaseSynthesizer):
         domain = encoder.domain_ if encoder.domain_ is not None else \
             release_domain(frame, encoder.metadata_, rho=None)
         bins = TableBins.from_domain(domain, encoder.metadata_, frame, n_bins=_PAIR_BINS)
+        self.decode_bias_ = self._fit_decode_bias(bins, domain, rng)
         pool = encoder.inverse_transform(decode_prior(
             self.network_, self.output_spans_, int(np.clip(10 * len(frame), *_POOL)), rng,
-            self.device))
+            self.device, bias=self.decode_bias_))
         # the real pairs' counts: from the codes in memory, or every candidate pair counted
         # in one pass over a table on disk (the same numbers)
         real = MarginalCounts.streamed(frame, bins, candidate_pairs(bins.sizes)) \
             if isinstance(frame, TableSource) else bins.encode(frame)
         pairs = choose_and_measure_pairs(real, bins.encode(pool), bins.sizes, plan, noise)
         return MarginalCalibrator.from_measurements(bins, domain, pairs).fit(pool, rng)
+
+    def _fit_decode_bias(self, bins: TableBins, domain, rng: np.random.Generator) -> np.ndarray:
+        """Logit offsets matching the decoder's categories, mixture modes and missing shares to
+        the released one-way marginals (:func:`~.sampling.fit_decode_bias`): their encoded
+        means are read off a table drawn column by column from those marginals."""
+        codes = np.empty((_BIAS_ROWS, len(bins.columns)), dtype=np.int64)
+        for j, (cells, counts, _) in enumerate(bins.one_way(domain)):
+            p = np.zeros(bins.sizes[j])
+            p[cells] = np.maximum(counts, 0.0)
+            p = p / p.sum() if p.sum() > 0 else np.full(p.size, 1.0 / p.size)
+            codes[:, j] = rng.choice(p.size, size=_BIAS_ROWS, p=p)
+        Z = self.encoder_.transform(bins.decode(codes, rng))
+        targets = one_way_feature_means(Z, self.output_spans_)
+        return fit_decode_bias(self.network_, self.output_spans_, targets, _BIAS_ROWS, rng,
+                               self.device)
 
     def _record_training(self, budget: PrivacyBudget | None, dp: DPSettings | None,
                          n: int) -> None:
@@ -600,7 +622,8 @@ class DPVAESynthesizer(BaseSynthesizer):
         """Rows of the learnt table (encoded rows when there is no encoder)."""
         rng = spawn(random_state, ["draws", "select"])
         if self.calibrator_ is None:
-            Z = decode_prior(self.network_, self.output_spans_, n_samples, rng["draws"], self.device)
+            Z = decode_prior(self.network_, self.output_spans_, n_samples, rng["draws"], self.device,
+                             bias=getattr(self, "decode_bias_", None))
             if self.encoder_ is None or self._input_kind == "encoded":
                 return Z
             return self.encoder_.inverse_transform(Z)
@@ -611,7 +634,7 @@ class DPVAESynthesizer(BaseSynthesizer):
             m = min(chunk, n_samples - start)
             Z = decode_prior(self.network_, self.output_spans_,
                              MarginalCalibrator.candidates_needed(m, self.oversample),
-                             rng["draws"], self.device)
+                             rng["draws"], self.device, bias=self.decode_bias_)
             parts.append(self.calibrator_.select(self.encoder_.inverse_transform(Z), m,
                                                  rng["select"]))
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
