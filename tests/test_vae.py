@@ -236,3 +236,43 @@ def test_a_non_private_encoder_in_a_pipeline_is_reported():
     report = pipe.privacy_report()
     assert not report.covers_preprocessing and "a: category set" in report.non_private_statistics
     assert "without DP" in report.statement
+
+
+def test_decode_bias_matches_one_hot_binary_and_missing_shares_to_their_targets():
+    # an untrained network draws its categories at whatever its random output biases say;
+    # the fitted offsets make every group's frequencies the targets' (a column's value
+    # features among the rows drawn as observed), whatever the network
+    import torch
+    from nhssynth.base import OutputSpan
+    from nhssynth.synthesizers.vae.networks import VAENetwork
+    from nhssynth.synthesizers.vae.sampling import (decode_prior, fit_decode_bias,
+                                                    one_way_feature_means)
+    spans = [OutputSpan("a", "softmax", 0, 3, "category"), OutputSpan("x", "continuous", 3, 1),
+             OutputSpan("b", "binary", 4, 1, "missing"), OutputSpan("b", "softmax", 5, 2, "category"),
+             OutputSpan("c", "binary", 7, 1, "value")]
+    torch.manual_seed(0)
+    net = VAENetwork(8, 1, 2, (16,))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))  # strongly skewed outputs
+    # targets from an encoded table: b missing in 30 % of rows (its value one-hot then holds
+    # a fill category, which must not count), 90/10 among the observed
+    rng = np.random.default_rng(0)
+    n = 50_000
+    Z = np.zeros((n, 8), dtype=np.float32)
+    Z[np.arange(n), rng.choice(3, n, p=[0.7, 0.2, 0.1])] = 1
+    miss = rng.random(n) < 0.3
+    Z[:, 4] = miss
+    Z[np.arange(n), 5 + np.where(miss, 0, rng.choice(2, n, p=[0.9, 0.1]))] = 1
+    Z[:, 7] = rng.random(n) < 0.05
+    targets = one_way_feature_means(Z, spans)
+    assert targets[5] == pytest.approx(0.9, abs=0.01)  # not the 0.93 of all rows
+    before = decode_prior(net, spans, 100_000, np.random.default_rng(1))
+    bias = fit_decode_bias(net, spans, targets, 20_000, np.random.default_rng(2))
+    assert bias[3] == 0.0  # continuous features untouched
+    draws = decode_prior(net, spans, 100_000, np.random.default_rng(3), bias=bias)
+    got = one_way_feature_means(draws, spans)
+    for j in (0, 1, 2, 4, 5, 6, 7):
+        assert got[j] == pytest.approx(targets[j], abs=0.015), (j, got[j], targets[j])
+    # the network alone was far from them (the test would pass without the offsets otherwise)
+    assert np.abs(one_way_feature_means(before, spans) - targets)[[0, 1, 2, 4, 5, 7]].max() > 0.1
