@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .constraints import Constraint, ConstraintPlan, constraint_from_dict
+from .constraints import Constraint, ConstraintPlan, InfiniteValues, constraint_from_dict
 from .exceptions import MetadataError, MetadataWarning
 
 __all__ = ["ColumnMetadata", "Metadata", "KINDS", "MISSING_STRATEGIES", "read_csv_frame",
@@ -371,10 +371,11 @@ def infer_column(series: pd.Series, name: str) -> ColumnMetadata:
                               ordered=bool(dtype.ordered), domain="data")
     if pd.api.types.is_numeric_dtype(dtype):
         values = nonnull.to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(values)):
-            raise MetadataError(
-                f"column {name!r} holds infinite values; replace them with NaN (missing) or a "
-                f"finite value before fitting.")
+        # infinite values are values of their own (Metadata.from_dataframe adds an
+        # ``infinite_values`` rule); the column is described by its finite ones
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return ColumnMetadata(name, "continuous", dtype_str, nullable)
         uniques = np.unique(values)
         if len(uniques) == 2 and set(uniques.tolist()) == {0.0, 1.0}:
             return ColumnMetadata(name, "boolean", dtype_str, nullable, categories=[0, 1])
@@ -586,13 +587,20 @@ class Metadata:
         unknown = set(kinds) - set(df.columns)
         if unknown:
             raise MetadataError(f"kinds= names unknown column(s) {sorted(unknown)}.")
-        cols = []
+        cols, rules = [], []
         for name in df.columns:
             col = infer_column(df[name], name)
             if name in kinds and kinds[name] != col.kind:
                 col = _override_kind(col, kinds[name], df[name])
             cols.append(col)
-        return cls(cols)
+            signs = _infinite_signs(df[name]) if col.kind in ("continuous", "integer") else []
+            if signs:
+                rules.append(InfiniteValues(name, signs))
+                warnings.warn(f"column {name!r} holds {' and '.join(signs)}: they are modelled as "
+                              f"values of their own (constraint infinite_values; which of them "
+                              f"occur is read from the rows, like nullability).",
+                              MetadataWarning, stacklevel=2)
+        return cls(cols, rules)
 
     # -- (de)serialisation -----------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -708,8 +716,9 @@ class Metadata:
         missing = [n for n in self.names if n not in df.columns]
         if missing:
             raise MetadataError(f"column(s) {missing} from the metadata are missing from the DataFrame.")
+        special = {c.column for c in self.constraints if isinstance(c, InfiniteValues)}
         for col in self.columns:
-            _validate_series(df[col.name], col)
+            _validate_series(df[col.name], col, allow_infinite=col.name in special)
 
     def coerce(self, df: pd.DataFrame) -> pd.DataFrame:
         """Return ``df`` with columns in metadata order and cast to the declared dtypes."""
@@ -905,7 +914,15 @@ def _example(values: pd.Series) -> str:
     return ", ".join(repr(_to_builtin(v)) for v in values.unique()[:3])
 
 
-def _validate_series(s: pd.Series, col: ColumnMetadata) -> None:
+def _infinite_signs(s: pd.Series) -> list[str]:
+    """Which of +inf / -inf a numeric column holds (schema bits, like nullability)."""
+    if not pd.api.types.is_float_dtype(s.dtype):
+        return []
+    values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    return [label for label, v in (("+inf", np.inf), ("-inf", -np.inf)) if (values == v).any()]
+
+
+def _validate_series(s: pd.Series, col: ColumnMetadata, allow_infinite: bool = False) -> None:
     where = f"column {col.name!r}"
     isna = s.isna()
     if isna.any() and not col.nullable:
@@ -923,8 +940,13 @@ def _validate_series(s: pd.Series, col: ColumnMetadata) -> None:
                     f"{_example(bad if len(bad) else nonnull)}; clean or cast it (dtype {col.dtype}).")
             nonnull = converted
         values = nonnull.to_numpy(dtype=np.float64)
-        if not np.all(np.isfinite(values)):
-            raise MetadataError(f"{where} holds infinite values; replace them with NaN or finite values.")
+        if allow_infinite:
+            values = values[np.isfinite(values)]
+        elif not np.all(np.isfinite(values)):
+            raise MetadataError(
+                f"{where} holds infinite values; declare them as values of their own (constraint "
+                f"`{{type: infinite_values, column: {col.name}}}`; inferred metadata does this) or "
+                f"replace them with NaN or finite values.")
         if col.kind == "integer" and not np.all(values == np.round(values)):
             raise MetadataError(
                 f"{where} is declared integer but holds fractional values, e.g. "

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nhssynth import AIMSynthesizer, DPVAESynthesizer, MarginalSynthesizer, Metadata, MetadataError
+from nhssynth.exceptions import MetadataWarning
 from nhssynth.constraints import (FixedCombinations, Inequality, MissingLink, MissingWhenMissing,
                                   OneHot, Positive, Range, RowPredicate, constraint_from_dict)
 from nhssynth.exceptions import SamplingError
@@ -378,3 +379,74 @@ def test_datetime_ranges_and_missing_when_missing_hold_in_samples():
         assert not (out["died"].isna() & out["reviewed"].notna()).any()
         assert out["reviewed"].notna().any()
         assert sum(violations(est, out, df).values()) == 0
+
+
+# -- infinite values ------------------------------------------------------------------------
+def _with_infinities(n=1_500, seed=0):
+    rng = np.random.default_rng(seed)
+    u = rng.gamma(2.0, 3.0, n)
+    u[rng.random(n) < 0.4] = np.inf  # interval-censored: the open upper end
+    v = rng.normal(0.0, 1.0, n)
+    v[rng.random(n) < 0.1] = -np.inf
+    v[rng.random(n) < 0.1] = np.inf
+    v[rng.random(n) < 0.05] = np.nan
+    return pd.DataFrame({"l": rng.gamma(2.0, 2.0, n), "u": u, "v": v,
+                         "g": rng.choice(["a", "b"], n)})
+
+
+def test_inferred_metadata_models_infinite_values_and_says_so():
+    from nhssynth.constraints import InfiniteValues
+    df = _with_infinities()
+    with pytest.warns(MetadataWarning, match=r"'u' holds \+inf.*infinite_values"):
+        md = Metadata.from_dataframe(df)
+    assert md.constraints == [InfiniteValues("u", ["+inf"]), InfiniteValues("v", ["+inf", "-inf"])]
+    assert md["u"].kind == "continuous" and not md["u"].nullable  # from the finite values
+    back = Metadata.from_dict(md.to_dict())  # YAML round trip
+    assert back.constraints == md.constraints
+    back.validate(df)
+    plain = Metadata(md.columns)  # the same columns without the rule: a clear error
+    with pytest.raises(MetadataError, match=r"'u' holds infinite values.*infinite_values"):
+        plain.validate(df)
+    with pytest.raises(MetadataError, match="'values' must list"):
+        InfiniteValues("u", ["inf"])
+
+
+def test_infinite_values_round_trip_through_the_learnt_table():
+    from nhssynth.constraints import ConstraintPlan, InfiniteValues
+    df = _with_infinities(300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MetadataWarning)
+        md = Metadata.from_dataframe(df)
+    plan = ConstraintPlan(md.constraints).fit(df, {c.name: c for c in md})
+    learnt = plan.transform(df)
+    # u (one special value, no missing ones) needs no extra column: missing means +inf
+    assert list(learnt.columns) == ["l", "u", "v__special", "v", "g"]
+    assert np.isfinite(learnt[["u", "v"]].to_numpy(dtype=float)[~learnt[["u", "v"]].isna().to_numpy()]).all()
+    assert set(learnt["v__special"]) == {"finite", "+inf", "-inf"}
+    assert plan.columns_out_["v__special"].domain == "declared"  # schema, no budget
+    back = plan.reverse(learnt)
+    pd.testing.assert_frame_equal(back, df[back.columns], check_dtype=False)
+    assert not plan.violations(back)["infinite_values: v may be +inf or -inf"].any()
+    assert InfiniteValues("u", ["+inf"]).violations(df.assign(u=-np.inf)).all()
+
+
+@pytest.mark.parametrize("generator", ["AIMSynthesizer", "DPVAESynthesizer", "MarginalSynthesizer"])
+@pytest.mark.parametrize("epsilon", [1.0, None])
+def test_every_generator_fits_and_samples_infinite_values(generator, epsilon):
+    # lifelines' mice table (interval-censored, u = inf for 82 of 144 rows) was refused
+    import nhssynth
+    df = _with_infinities()
+    kw = {"epsilon": epsilon, "random_state": 0}
+    if epsilon is None and generator != "MarginalSynthesizer":
+        kw["allow_non_private"] = True
+    if generator == "DPVAESynthesizer":
+        kw["max_epochs"] = 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = getattr(nhssynth, generator)(**kw).fit(df).sample(2_000, random_state=1)
+    assert list(s.columns) == list(df.columns) and s["u"].dtype == np.float64
+    assert 0.3 < float(np.isposinf(s["u"]).mean()) < 0.5  # real 0.40
+    assert not s["u"].isna().any()  # the column has no missing values
+    assert 0.05 < float(np.isneginf(s["v"]).mean()) < 0.16  # real 0.095
+    finite = s["u"][np.isfinite(s["u"])]
+    assert finite.min() >= 0 and finite.quantile(0.99) < 60  # real gamma(2, 3): p99 ~20

@@ -186,7 +186,8 @@ def test_wrong_dtype_inf_and_width_errors():
         enc.transform(df.assign(a=["1", "2", "3"]))
     with pytest.raises(EncodingError, match=r"'a'.*infinite"):
         enc.transform(df.assign(a=[1.0, np.inf, 2.0]))
-    with pytest.raises(MetadataError, match=r"'a'.*infinite"):
+    with pytest.raises(EncodingError, match=r"'a'.*infinite.*infinite_values"), \
+            pytest.warns(MetadataWarning, match="infinite_values"):
         TableEncoder().fit(df.assign(a=[1.0, np.inf, 2.0]))
     with pytest.raises(EncodingError, match="n_features_out_"):
         enc.inverse_transform(np.zeros((2, enc.n_features_out_ + 1)))

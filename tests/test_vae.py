@@ -276,3 +276,18 @@ def test_decode_bias_matches_one_hot_binary_and_missing_shares_to_their_targets(
         assert got[j] == pytest.approx(targets[j], abs=0.015), (j, got[j], targets[j])
     # the network alone was far from them (the test would pass without the offsets otherwise)
     assert np.abs(one_way_feature_means(before, spans) - targets)[[0, 1, 2, 4, 5, 7]].max() > 0.1
+
+
+def test_identifiers_are_numbered_one_to_n_after_calibrated_selection():
+    # the calibrated DP-VAE keeps n of oversample * n candidates: their ids ran up to the
+    # pool's size (lifelines.mice's row number sampled up to 4,303 for 144 rows)
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"row": np.arange(1, 401), "x": rng.normal(size=400),
+                       "g": rng.choice(["a", "b"], 400)})
+    md = Metadata.from_dataframe(df)
+    assert md["row"].kind == "id"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = DPVAESynthesizer(epsilon=3.0, max_epochs=2, random_state=0).fit(df).sample(
+            150, random_state=0)
+    assert s["row"].tolist() == list(range(1, 151))

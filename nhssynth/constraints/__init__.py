@@ -11,6 +11,7 @@ from ._base import CONSTRAINT_TYPES, Constraint, constraint_from_dict
 from .combinations import FixedCombinations, OneHot
 from .conditions import Conditions
 from .inequality import Inequality, Positive, Range
+from .infinite import InfiniteValues
 from .missingness import MissingLink, MissingWhenMissing
 from .plan import ConstraintPlan
 from .predicate import RowPredicate
@@ -22,6 +23,7 @@ __all__ = [
     "ConstraintPlan",
     "FixedCombinations",
     "Inequality",
+    "InfiniteValues",
     "MissingLink",
     "MissingWhenMissing",
     "OneHot",

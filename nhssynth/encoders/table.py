@@ -265,8 +265,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                 f"(e.g. pd.to_numeric(df[{name!r}])) or fix its kind/dtype in the metadata.")
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
         if np.isinf(v).any():
-            raise EncodingError(f"column {name!r} holds infinite values; replace them with NaN "
-                                f"(missing) or a finite value before encoding.")
+            raise EncodingError(f"column {name!r} holds infinite values, which TableEncoder does "
+                                f"not encode; the synthesizers model them as values of their own "
+                                f"(constraint infinite_values), or replace them with NaN (missing) "
+                                f"or a finite value before encoding.")
         return v
 
     def _domain(self, name: str) -> Mapping:

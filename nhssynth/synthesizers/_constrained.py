@@ -25,7 +25,7 @@ from .._rng import spawn
 from ..constraints import Conditions, ConstraintPlan, FixedCombinations, OneHot
 from ..constraints.conditions import _Condition
 from ..constraints.plan import publish
-from ..encoders._base import all_missing
+from ..encoders._base import all_missing, fresh_ids
 from ..exceptions import MetadataError, SamplingError
 from ..metadata import Metadata, cast_series
 
@@ -159,7 +159,7 @@ def draw_valid(draw: Callable[[int, Any, Conditions | None], pd.DataFrame], n: i
     """
     conds = make_conditions(conditions, plan)
     if conds is None and not plan.constraints:
-        return draw(n, random_state, None)
+        return _fresh_ids(draw(n, random_state, None), plan)
     narrow = narrowable(conds, plan)
     names = [f"round{k}" for k in range(MAX_ROUNDS)]
     seeds = spawn(random_state, names)
@@ -195,7 +195,18 @@ def draw_valid(draw: Callable[[int, Any, Conditions | None], pd.DataFrame], n: i
             f"rule: {shares}. Relax the conditions, declare the rule so that it holds by "
             "construction, or use AIMSynthesizer (it conditions its model exactly).")
     out = pd.concat(kept, ignore_index=True).iloc[:n].reset_index(drop=True)
-    return out
+    return _fresh_ids(out, plan)
+
+
+def _fresh_ids(frame: pd.DataFrame, plan: ConstraintPlan) -> pd.DataFrame:
+    """Identifier columns numbered ``1..n`` in the rows returned: rows kept from several
+    draws, or chosen from a larger pool of candidates (a calibrated DP-VAE), carry the ids of
+    those draws (repeated, up to the pool's size)."""
+    ids = [name for name, col in getattr(plan, "columns_in_", {}).items()
+           if col.kind == "id" and name in frame.columns]
+    for name in ids:
+        frame[name] = fresh_ids(len(frame), plan.columns_in_[name].pandas_dtype)
+    return frame
 
 
 def check_known(known: Any, plan: ConstraintPlan, who: str) -> pd.DataFrame:
