@@ -376,3 +376,20 @@ def test_a_tail_octave_beyond_a_gap_needs_the_stronger_threshold():
         == pytest.approx((100.0 + 2.0) / 1.01)
     assert _pooled_total([(10.0, np.inf, False), (30.0, np.inf, False)]) == 20.0
     assert _pooled_total([(-5.0, 1.0, True)]) == 0.0 and _pooled_total([]) == 0.0
+
+
+def test_values_exactly_at_the_power_of_two_end_of_the_range_stay_inside_it():
+    # a probability column with 4 % of its rows at exactly 1.0 (SUPPORT2's prg2m): the
+    # range found under DP is [0, 1) and the 1.0s fell into the octave [1, 2), released as
+    # values anywhere up to 2
+    rng = np.random.default_rng(0)
+    p = rng.beta(2.0, 3.0, 9_000)
+    p[rng.random(p.size) < 0.04] = 1.0
+    df = pd.DataFrame({"p": p, "x": rng.normal(50.0, 10.0, p.size)})
+    md = Metadata.from_dataframe(df)
+    for seed in range(4):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrivacyWarning)
+            dom = release_domain(df, md, rho=0.02, rng=np.random.default_rng(seed))
+        lo, hi = dom["p"].bounds
+        assert 0.0 <= lo and 1.0 <= hi < 1.0 + 1e-9, (seed, lo, hi)

@@ -579,6 +579,11 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
         step = _grid_step(col)
         if integer:
             lo, hi = float(math.floor(lo)), float(math.ceil(hi))
+        elif step is None and source == "dp" and hi > 0:
+            # the range found under DP ends at a power of two, half-open: a value exactly
+            # there (a probability of 1.0: SUPPORT2's prg2m, 322 rows) fell into the octave
+            # beyond, as wide as the range, and was drawn anywhere in 1-2
+            hi = float(np.nextafter(hi, np.inf))
         edges = histogram_edges(lo, hi, bins_per_column, step=step)
         below, above = (_octaves(edges[0], -1), _octaves(edges[-1], +1)) if source == "dp" \
             else (np.zeros(0), np.zeros(0))
