@@ -180,3 +180,17 @@ def test_rare_category_never_reaches_an_aim_model_or_its_files(frame, tmp_path, 
     assert set(fake["group"].dropna()) <= {"alpha", "beta", "gamma"}
     if as_category:
         assert RARE not in list(fake["group"].cat.categories)
+
+
+def test_zoom_gives_integer_columns_one_bin_per_value_when_less_margin_allows_it():
+    # flchain's sample.yr at epsilon 10: 64 bins over [0, 2048) of 33 years each; the zoom
+    # kept two bins of margin (136 years) and bins of three years, so 1996's 44 % was drawn
+    # over 1994-1996.  Integers are a grid of step 1 like any other.
+    from nhssynth.privacy.mechanisms import histogram_edges, zoom_range
+    edges = histogram_edges(0.0, 2048.0, 64, step=1.0)
+    noisy = np.zeros(edges.size - 1)
+    noisy[np.searchsorted(edges, 1996.0) - 1] = 7_874.0
+    zoomed = zoom_range(edges, noisy, 30.0, (0.0, 2048.0), integer=True, n_bins=64)
+    assert zoomed is not None and zoomed[0] <= 1995 and zoomed[1] >= 2003
+    fine = histogram_edges(*zoomed, 64, integer=True)
+    assert np.allclose(np.diff(fine), 1.0)

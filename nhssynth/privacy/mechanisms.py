@@ -84,12 +84,13 @@ def zoom_range(edges: np.ndarray, noisy: np.ndarray, tau: float, bounds: tuple[f
     core = cleared[near.any(axis=1) | (noisy[cleared] >= 0.1 * total)]
     if not core.size or core[-1] - core[0] + 1 > max_core:
         return None
+    grid = 1.0 if integer else step
     for margin in (2, 1, 0):
         lo = float(edges[max(core[0] - margin, 0)])
         hi = float(edges[min(core[-1] + 1 + margin, len(edges) - 1)])
         if integer:
             lo, hi = float(math.floor(lo)), float(math.ceil(hi))
-        if step is None or n_bins is None or integer or (hi - lo) / step + 2 <= 2 * n_bins:
+        if grid is None or n_bins is None or (hi - lo) / grid + 2 <= 2 * n_bins:
             break
     else:  # no margin gives one value a bin: the usual two
         lo = float(edges[max(core[0] - 2, 0)])
