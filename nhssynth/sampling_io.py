@@ -187,6 +187,7 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
                 if len(chunk) != m:
                     raise ValueError(f"{type(generator).__name__}.sample({m}) returned "
                                      f"{len(chunk)} rows (chunk {i}).")
+                _number_ids(chunk, generator, i * chunk_size + 1)
                 if columns is None:
                     columns = list(chunk.columns)
                 elif list(chunk.columns) != columns:
@@ -210,3 +211,13 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def _number_ids(chunk: pd.DataFrame, generator: Any, start: int) -> None:
+    """Identifier columns (``kind: id`` in the generator's metadata) numbered on from the rows
+    already written, so that ids stay unique across chunks (each ``sample`` call starts at 1)."""
+    from .encoders._base import fresh_ids
+    metadata = getattr(generator, "metadata_", None)
+    for col in (metadata or []):
+        if getattr(col, "kind", None) == "id" and col.name in chunk.columns and start > 1:
+            chunk[col.name] = fresh_ids(len(chunk), chunk[col.name].dtype, start)

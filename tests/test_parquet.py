@@ -216,3 +216,18 @@ def test_pipeline_sample_with_a_path(tmp_path):
     pd.testing.assert_frame_equal(back, pd.read_parquet(sample_to_parquet(
         pipe, 700, tmp_path / "q.parquet", chunk_size=300, random_state=1)))
     assert back.dtypes.to_dict() == pipe.sample(5, random_state=0).dtypes.to_dict()
+
+
+@pytest.mark.parametrize("ids", [np.arange(1, 301), [f"P{i:04d}" for i in range(300)]])
+def test_identifiers_stay_unique_across_chunks(tmp_path, ids):
+    # every sample call numbers an id column from 1: chunk after chunk repeated them
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"pid": ids, "x": rng.normal(size=300), "g": rng.choice(["a", "b"], 300)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        synth = nhssynth.AIMSynthesizer(epsilon=3.0, random_state=0).fit(df)
+    assert synth.metadata_["pid"].kind == "id"
+    out = pd.read_parquet(sample_to_parquet(synth, 1_000, tmp_path / "s.parquet",
+                                            chunk_size=300, random_state=0))
+    assert out["pid"].is_unique and len(out) == 1_000
+    assert out["pid"].iloc[0] in (1, "id-000001") and out["pid"].iloc[-1] in (1_000, "id-001000")

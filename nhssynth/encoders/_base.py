@@ -106,15 +106,15 @@ def spawn_seed(rng: np.random.RandomState) -> int:
     return int(rng.randint(np.iinfo(np.int32).max))
 
 
-def fresh_ids(n: int, dtype: Any) -> Any:
-    """Identifiers ``1..n`` of ``dtype`` (``"id-000001"``... for text): an ``id`` column is
-    never learnt, synthetic rows get fresh ones."""
+def fresh_ids(n: int, dtype: Any, start: int = 1) -> Any:
+    """Identifiers ``start..start + n - 1`` of ``dtype`` (``"id-000001"``... for text): an
+    ``id`` column is never learnt, synthetic rows get fresh ones."""
     if pd.api.types.is_numeric_dtype(dtype):
-        ids = np.arange(1, n + 1)
+        ids = np.arange(start, start + n)
         return pd.array(ids, dtype=dtype) if pd.api.types.is_extension_array_dtype(dtype) \
             else ids.astype(dtype)
-    width = max(6, len(str(n)))
-    text = np.strings.add("id-", np.strings.zfill(np.arange(1, n + 1).astype(str), width))
+    width = max(6, len(str(start + n - 1)))
+    text = np.strings.add("id-", np.strings.zfill(np.arange(start, start + n).astype(str), width))
     return pd.array(text.astype(object), dtype=dtype)
 
 
