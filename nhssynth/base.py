@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from sklearn.utils import check_random_state
 
-__all__ = ["OutputSpan", "GeneratorMixin", "SPAN_KINDS", "check_n_samples"]
+__all__ = ["OutputSpan", "GeneratorMixin", "SPAN_KINDS", "check_n_samples", "fresh_ids"]
 
 SPAN_KINDS = ("continuous", "softmax", "binary")
 
@@ -86,3 +87,15 @@ class GeneratorMixin:
         if random_state is None:
             return np.random.RandomState(np.random.SeedSequence().generate_state(1)[0])
         return check_random_state(random_state)
+
+
+def fresh_ids(n: int, dtype: Any, start: int = 1) -> Any:
+    """Identifiers ``start..start + n - 1`` of ``dtype`` (``"id-000001"``... for text): an
+    ``id`` column is never learnt, synthetic rows get fresh ones."""
+    if pd.api.types.is_numeric_dtype(dtype):
+        ids = np.arange(start, start + n)
+        return pd.array(ids, dtype=dtype) if pd.api.types.is_extension_array_dtype(dtype) \
+            else ids.astype(dtype)
+    width = max(6, len(str(start + n - 1)))
+    text = np.strings.add("id-", np.strings.zfill(np.arange(start, start + n).astype(str), width))
+    return pd.array(text.astype(object), dtype=dtype)

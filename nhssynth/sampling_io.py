@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ._rng import seed_sequence
+from .base import fresh_ids
 from .table_source import import_pyarrow
 
 __all__ = ["sample_to_parquet"]
@@ -216,7 +217,6 @@ def sample_to_parquet(generator: Any, n_samples: int, path: str | os.PathLike, *
 def _number_ids(chunk: pd.DataFrame, generator: Any, start: int) -> None:
     """Identifier columns (``kind: id`` in the generator's metadata) numbered on from the rows
     already written, so that ids stay unique across chunks (each ``sample`` call starts at 1)."""
-    from .encoders._base import fresh_ids
     metadata = getattr(generator, "metadata_", None)
     for col in (metadata or []):
         if getattr(col, "kind", None) == "id" and col.name in chunk.columns and start > 1:

@@ -33,7 +33,7 @@ LAYERS = {
     "__init__": None,  # the public re-exports may import anything
     "__main__": {"cli"},
     "transformers": {"encoders"},  # the public import path of the column encoders
-    "sampling_io": {"_rng", "table_source"},
+    "sampling_io": {"_rng", "table_source", "base"},
     # tables larger than memory: Parquet/CSV/chunks read by column or batch (out-of-core fits)
     "table_source": {"exceptions", "metadata"},  # sample_to_parquet: any generator, duck-typed
     # suggest_constraints: candidates from the metadata, DP violation counts in the ledger

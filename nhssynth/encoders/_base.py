@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from ..base import fresh_ids  # noqa: F401  (re-exported: the encoders' id columns)
 from ..exceptions import EncodingError
 
 __all__ = ["ColumnEncoderMixin", "fresh_ids", "all_missing"]
@@ -104,18 +105,6 @@ class ColumnEncoderMixin(TransformerMixin, BaseEstimator):
 def spawn_seed(rng: np.random.RandomState) -> int:
     """A fresh 32-bit seed drawn from ``rng`` (to seed sub-estimators reproducibly)."""
     return int(rng.randint(np.iinfo(np.int32).max))
-
-
-def fresh_ids(n: int, dtype: Any, start: int = 1) -> Any:
-    """Identifiers ``start..start + n - 1`` of ``dtype`` (``"id-000001"``... for text): an
-    ``id`` column is never learnt, synthetic rows get fresh ones."""
-    if pd.api.types.is_numeric_dtype(dtype):
-        ids = np.arange(start, start + n)
-        return pd.array(ids, dtype=dtype) if pd.api.types.is_extension_array_dtype(dtype) \
-            else ids.astype(dtype)
-    width = max(6, len(str(start + n - 1)))
-    text = np.strings.add("id-", np.strings.zfill(np.arange(start, start + n).astype(str), width))
-    return pd.array(text.astype(object), dtype=dtype)
 
 
 def all_missing(n: int, col) -> Any:
