@@ -537,7 +537,12 @@ class DPVAESynthesizer(BaseSynthesizer):
         for j, (cells, counts, _) in enumerate(bins.one_way(domain)):
             p = np.zeros(bins.sizes[j])
             p[cells] = np.maximum(counts, 0.0)
-            p = p / p.sum() if p.sum() > 0 else np.full(p.size, 1.0 / p.size)
+            if p.sum() <= 0:
+                p[:] = 1.0
+            column = bins.columns[j]
+            if column.missing_code is not None and column.meta.missing == "drop" and p.size > 1:
+                p[column.missing_code] = 0.0  # its rows were dropped before encoding
+            p = p / p.sum()
             codes[:, j] = rng.choice(p.size, size=_BIAS_ROWS, p=p)
         Z = self.encoder_.transform(bins.decode(codes, rng))
         targets = one_way_feature_means(Z, self.output_spans_)
