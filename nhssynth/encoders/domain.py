@@ -424,9 +424,9 @@ def _pooled_total(totals: list[tuple[float, float, bool]]) -> float:
     """The table's row count from every column's noisy total: the inverse-variance weighted
     mean of the unbiased ones (histograms, declared categories), else the plain mean (released
     category sets miss their rarer categories, so their totals run low).  Never negative."""
-    unbiased = [(t, v) for t, v, ok in totals if ok and v > 0 and math.isfinite(v)]
     if not totals:
         return 0.0
+    unbiased = [(t, v) for t, v, ok in totals if ok and v > 0 and math.isfinite(v)]
     if unbiased:
         weights = np.array([1.0 / v for _, v in unbiased])
         estimate = float(np.dot(weights, [t for t, _ in unbiased]) / weights.sum())
@@ -671,9 +671,9 @@ def _release_histograms(df, cols, coarse, sigma, n_bins, rng, out: TableDomain,
             # cut by _trim_support; their noise must not raise the projection's shift first
             # (a dozen empty octaves a side at sd 160 emptied real end values of 250-300
             # rows: SUPPORT2's num.co = 5, adls = 7)
+            first, stop = _kept_tails(occupied, (n_low, n_high))
             raw = raw.copy()
-            raw[:n_low - _contiguous(occupied[:n_low][::-1])] = 0.0
-            stop = noisy.size - n_high + _contiguous(occupied[noisy.size - n_high:noisy.size])
+            raw[:first] = 0.0
             raw[stop:noisy.size] = 0.0
         counts = project_counts(raw, max(pooled, 1.0))
         value_counts = counts[:noisy.size]
@@ -766,6 +766,16 @@ def _grid_step(col: ColumnMetadata) -> float | None:
     return None
 
 
+def _kept_tails(occupied: np.ndarray, tails: tuple[int, int]) -> tuple[int, int]:
+    """``(first, stop)``: the bins of a histogram with ``tails`` = (low, high) tail octaves
+    kept by :func:`_contiguous` (the range's bins always are)."""
+    n_low, n_high = tails
+    first = n_low - _contiguous(occupied[:n_low][::-1]) if n_low else 0
+    stop = occupied.size - n_high + _contiguous(occupied[occupied.size - n_high:]) if n_high \
+        else occupied.size
+    return first, stop
+
+
 def _tail_hits(tail: np.ndarray, near: float, far: float) -> np.ndarray:
     """Which tail octaves (``tail`` ordered outwards from the range) clear the noise: ``near``
     for a run of them starting next to the range, ``far`` past an octave that does not."""
@@ -807,11 +817,9 @@ def _trim_support(counts: np.ndarray, occupied: np.ndarray, tails: tuple[int, in
     bins narrower than the bin that clears the noise beyond it is crossed however many bins
     it holds (see :func:`_occupied_reach`).
     Post-processing.  Returns the share of the mass :func:`_trim_far` removed."""
-    n_low, n_high = tails
-    if n_low:
-        counts[:n_low - _contiguous(occupied[:n_low][::-1])] = 0.0
-    if n_high:
-        counts[counts.size - n_high + _contiguous(occupied[counts.size - n_high:]):] = 0.0
+    first, stop = _kept_tails(occupied, tails)
+    counts[:first] = 0.0
+    counts[stop:] = 0.0
     if counts.sum() <= 0:
         return 0.0
     far = _trim_far(counts, occupied, edges, noise, core_share) if edges is not None else 0.0
