@@ -25,7 +25,8 @@ from .._rng import spawn
 from ..constraints import Conditions, ConstraintPlan, FixedCombinations, OneHot
 from ..constraints.conditions import _Condition
 from ..constraints.plan import publish
-from ..encoders._base import all_missing, fresh_ids
+from ..base import fresh_ids
+from ..encoders._base import all_missing
 from ..exceptions import MetadataError, SamplingError
 from ..metadata import Metadata, cast_series
 

@@ -630,11 +630,11 @@ class DPVAESynthesizer(BaseSynthesizer):
         """Rows of the learnt table (encoded rows when there is no encoder)."""
         rng = spawn(random_state, ["draws", "select"])
         if self.calibrator_ is None:
-            Z = decode_prior(self.network_, self.output_spans_, n_samples, rng["draws"], self.device,
-                             bias=getattr(self, "decode_bias_", None))
+            Z = decode_prior(self.network_, self.output_spans_, n_samples, rng["draws"], self.device)
             if self.encoder_ is None or self._input_kind == "encoded":
                 return Z
             return self.encoder_.inverse_transform(Z)
+        bias = getattr(self, "decode_bias_", None)  # None in models saved before it existed
         # in chunks: memory stays bounded (oversample x chunk candidates)
         chunk = max(1_000, int(_CHUNK_CELLS / (self.oversample * self.network_.n_features)))
         parts = []
@@ -642,7 +642,7 @@ class DPVAESynthesizer(BaseSynthesizer):
             m = min(chunk, n_samples - start)
             Z = decode_prior(self.network_, self.output_spans_,
                              MarginalCalibrator.candidates_needed(m, self.oversample),
-                             rng["draws"], self.device, bias=self.decode_bias_)
+                             rng["draws"], self.device, bias=bias)
             parts.append(self.calibrator_.select(self.encoder_.inverse_transform(Z), m,
                                                  rng["select"]))
         return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
