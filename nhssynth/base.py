@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-__all__ = ["OutputSpan", "GeneratorMixin", "SPAN_KINDS", "check_n_samples", "fresh_ids"]
+__all__ = ["OutputSpan", "GeneratorMixin", "SPAN_KINDS", "DisjointSet", "check_n_samples", "fresh_ids"]
 
 SPAN_KINDS = ("continuous", "softmax", "binary")
 
@@ -99,3 +99,31 @@ def fresh_ids(n: int, dtype: Any, start: int = 1) -> Any:
     width = max(6, len(str(start + n - 1)))
     text = np.strings.add("id-", np.strings.zfill(np.arange(start, start + n).astype(str), width))
     return pd.array(text.astype(object), dtype=dtype)
+
+
+class DisjointSet:
+    """Union-find over hashable items (path halving).
+
+    ``union(a, b)`` joins the sets of ``a`` and ``b`` and says whether they were apart: the
+    test Kruskal's algorithm makes before adding an edge (the calibration's spanning forest of
+    pairs, the junction tree of the graphical model, AIM's groups of related columns).
+    """
+
+    def __init__(self, items) -> None:
+        self._parent = {x: x for x in items}
+
+    def find(self, x):
+        """The representative of ``x``'s set."""
+        parent = self._parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a, b) -> bool:
+        """Join the sets of ``a`` and ``b``; False when they were already one."""
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        self._parent[ra] = rb
+        return True

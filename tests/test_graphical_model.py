@@ -144,3 +144,12 @@ def test_inverse_cdf_lookup_equals_one_searchsorted_per_row():
     expected = np.array([min(np.searchsorted(cdf[r], x, side="right"), 6) for r, x in zip(row, u)])
     assert np.array_equal(_inverse_cdf(cdf, row, u), expected)
     assert np.all(_inverse_cdf(cdf, np.full(100, 3), rng.random(100)) == 2)
+
+
+def test_disjoint_set_says_whether_a_union_joins_two_sets():
+    from nhssynth.base import DisjointSet
+    forest = DisjointSet("abcd")
+    assert forest.union("a", "b") and forest.union("c", "d")
+    assert not forest.union("b", "a")  # already one set: an edge here would close a cycle
+    assert forest.union("a", "d") and not forest.union("b", "c")
+    assert len({forest.find(x) for x in "abcd"}) == 1

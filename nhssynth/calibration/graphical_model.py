@@ -26,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..base import DisjointSet
+
 __all__ = ["Factor", "JunctionTree", "Measurement", "GraphicalModel", "ModelState", "estimate",
            "junction_tree_cells"]
 
@@ -122,19 +124,10 @@ class JunctionTree:
         edges = sorted(((len(set(a) & set(b)), i, j)
                         for (i, a), (j, b) in itertools.combinations(enumerate(self.cliques), 2)),
                        reverse=True)
-        root = list(range(k))
-
-        def find(i):
-            while root[i] != i:
-                root[i] = root[root[i]]
-                i = root[i]
-            return i
-
+        forest = DisjointSet(range(k))
         neighbours: dict[int, list[int]] = {i: [] for i in range(k)}
         for _, i, j in edges:
-            ri, rj = find(i), find(j)
-            if ri != rj:
-                root[ri] = rj
+            if forest.union(i, j):
                 neighbours[i].append(j)
                 neighbours[j].append(i)
         # breadth-first order from clique 0, each clique after its parent

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..base import DisjointSet
 from .graphical_model import Measurement
 
 __all__ = ["MarginalCounts", "PairPlan", "candidate_pairs", "choose_and_measure_pairs",
@@ -152,21 +153,12 @@ def choose_and_measure_pairs(real: "np.ndarray | MarginalCounts", draw: np.ndarr
                        - penalty * sizes[c[0]] * sizes[c[1]] for c in candidates])
     keys = scores if plan.epsilon is None else \
         plan.epsilon * scores / 2.0 + rng.gumbel(size=scores.size)
-    root = list(range(d))
-
-    def find(i: int) -> int:
-        while root[i] != i:
-            root[i] = root[root[i]]
-            i = root[i]
-        return i
-
+    forest = DisjointSet(range(d))
     out: list[Measurement] = []
     for i in np.argsort(-keys, kind="stable"):
         a, b = candidates[i]
-        ra, rb = find(a), find(b)
-        if ra == rb:  # would close a cycle
+        if not forest.union(a, b):  # would close a cycle
             continue
-        root[ra] = rb
         y = real((a, b))
         if plan.sigma is not None:
             y = y + rng.normal(0.0, plan.sigma, size=y.size)

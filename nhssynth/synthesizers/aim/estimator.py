@@ -37,7 +37,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..._rng import spawn
-from ...base import check_n_samples
+from ...base import DisjointSet, check_n_samples
 from ...encoders.binning import TableBins
 from ...encoders.domain import auto_domain_fraction, release_domain, smallest_epsilon_hint
 from ...exceptions import PrivacyBudgetError, SamplingError
@@ -505,18 +505,10 @@ def _moving_together(model, bins: TableBins, cliques: list[tuple]) -> list[list]
         rho = float(a @ joint @ b) / math.sqrt(var)
         if abs(rho) >= _TOGETHER:
             links.append((abs(rho), i, j, 1 if rho > 0 else -1))
-    parent = {j: j for j in numeric}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
+    forest = DisjointSet(numeric)
     adjacent: dict[int, list] = {}
     for _, i, j, sign in sorted(links, reverse=True):
-        if find(i) != find(j):
-            parent[find(i)] = find(j)
+        if forest.union(i, j):
             adjacent.setdefault(i, []).append((j, sign))
             adjacent.setdefault(j, []).append((i, sign))
     out, seen = [], set()
