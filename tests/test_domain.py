@@ -312,6 +312,20 @@ def test_an_end_value_beyond_a_thin_one_is_kept_flchain_sample_year(shared_data)
         assert 40 <= age_lo <= 51 and 80 <= age_hi <= 128, (seed, age_lo, age_hi)
 
 
+def _releases_at_aim_share(df, seeds):
+    """``(seed, domain)`` of each release seed at the share AIM gives the domain at epsilon 1
+    (inferred metadata, no declared domains)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        md = Metadata.from_dataframe(df)
+    rho = 0.3 * zcdp_rho_for(1.0, 0.9e-5)
+    for seed in seeds:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PrivacyWarning)
+            yield seed, release_domain(df, md, rho=rho, delta_threshold=1e-6,
+                                       rng=np.random.default_rng(seed))
+
+
 def test_a_spike_stays_on_its_value_and_its_thin_tail_is_kept_covid_ct_result(shared_data):
     # covid_testing's ct_result: 93 % of the rows at 45.00 (negative tests), 7 % spread thinly
     # over 14-45.  At epsilon 1 the release zoomed onto 44.97-45.01 in bins of five values (the
@@ -319,15 +333,7 @@ def test_a_spike_stays_on_its_value_and_its_thin_tail_is_kept_covid_ct_result(sh
     # bins each held a few rows.  Now the zoom measures each value and the tail beyond it is
     # one bin that clears the noise.
     df = shared_data("covid_testing")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        md = Metadata.from_dataframe(df)
-    rho = 0.3 * zcdp_rho_for(1.0, 0.9e-5)
-    for seed in range(4):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PrivacyWarning)
-            dom = release_domain(df, md, rho=rho, delta_threshold=1e-6,
-                                 rng=np.random.default_rng(seed))
+    for seed, dom in _releases_at_aim_share(df, range(4)):
         c = dom["ct_result"]
         lo, hi = c.bounds
         assert lo <= 32 and 45.0 <= hi <= 46.0, (seed, lo, hi)  # the tail is kept
@@ -348,15 +354,7 @@ def test_a_spike_with_a_spread_of_rarer_values_keeps_them_support2_scoma(shared_
     # cut as noise room and dropped the rest: the column came out all zeros (judge's
     # contingency with hospdead 0.03).  The total is now pooled over every column.
     df = shared_data("support2")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        md = Metadata.from_dataframe(df)
-    rho = 0.3 * zcdp_rho_for(1.0, 0.9e-5)
-    for seed in range(4):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PrivacyWarning)
-            dom = release_domain(df, md, rho=rho, delta_threshold=1e-6,
-                                 rng=np.random.default_rng(seed))
+    for seed, dom in _releases_at_aim_share(df, range(4)):
         assert abs(dom.total - len(df)) < 400, (seed, dom.total)  # pooled over 48 columns
         c = dom["scoma"]
         lo, hi = c.bounds
