@@ -133,7 +133,8 @@ def test_undeclared_metadata_spends_on_the_domain_release_within_the_budget(tabl
     report = _check_ledger(model)
     stages = [s.stage for s in report.spends]
     assert stages == ["domain release: domains", "domain release: histograms",
-                      "calibration: two-way marginals", "training"]
+                      "calibration: rank correlations", "calibration: two-way marginals",
+                      "training"]
     # the exponential mechanism choosing the pairs composes in Renyi DP: the report says so
     assert report.accountant == "rdp" and any("rdp" in note for note in report.notes)
     domains = report.spends[0]
@@ -150,7 +151,8 @@ def test_fully_declared_metadata_spends_only_on_histograms(table):
     report = _check_ledger(model)
     stages = [s.stage for s in report.spends]
     assert stages == ["domain release: domains", "domain release: histograms",
-                      "calibration: two-way marginals", "training"]
+                      "calibration: rank correlations", "calibration: two-way marginals",
+                      "training"]
     assert report.spends[0].details["columns"] == ["group"]  # the declared column's shape only
     assert all(s.delta_extra == 0 for s in report.spends)
     # declared categories are kept in full, even one absent from the data

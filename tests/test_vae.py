@@ -45,9 +45,11 @@ def test_fit_sample_schema_and_privacy(support_small, support_metadata):
     assert report.private and report.epsilon == synth.epsilon_
     assert report.covers_preprocessing and not report.non_private_statistics
     stages = [s.stage for s in report.spends]
-    # numeric bounds are not declared -> DP domains and histograms; then pairs, training
+    # numeric bounds are not declared -> DP domains and histograms; then the numeric columns'
+    # rank correlation, pairs, training
     assert stages == ["domain release: domains", "domain release: histograms",
-                      "calibration: two-way marginals", "training"]
+                      "calibration: rank correlations", "calibration: two-way marginals",
+                      "training"]
     assert sum(s.epsilon for s in report.spends) > synth.epsilon_  # composition is tighter
     assert report.accountant == "rdp" and any("Renyi" in n for n in report.notes)
     assert report.details["measured_pairs"]

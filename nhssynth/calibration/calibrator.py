@@ -11,7 +11,10 @@ draw rows:
    (:mod:`~nhssynth.calibration.graphical_model`).
 2. *Quantile maps*: each numeric column of a draw is mapped onto its released fine histogram
    (:mod:`~nhssynth.calibration.quantile_matching`), ranks kept.
-3. *Raking*: a large draw is raked to the targets (:mod:`~nhssynth.calibration.raking`), and
+3. *Rank correlations* (when released): the numeric columns of a draw are re-ordered towards
+   the DP rank correlation of the real ones (:mod:`~nhssynth.calibration.copula`), each
+   column keeping its values.
+4. *Raking*: a large draw is raked to the targets (:mod:`~nhssynth.calibration.raking`), and
    the factors reweight later draws: ``select`` keeps ``n`` of ``oversample * n`` candidates
    with probability proportional to their weight.
 
@@ -28,6 +31,7 @@ import pandas as pd
 
 from ..encoders.binning import TableBins
 from ..encoders.domain import TableDomain
+from .copula import RankCorrelation, recolour
 from .graphical_model import Measurement, estimate
 from .quantile_matching import fit_quantile_map
 from .raking import rake_factors, rake_select
@@ -58,6 +62,8 @@ class MarginalCalibrator:
         Quantile maps of the numeric columns (after :meth:`fit`).
     max_weight : float
         Cap on a row's weight relative to a typical one.
+    correlation : RankCorrelation or None
+        Target rank correlation of the numeric columns (None: the draws' own is kept).
     """
 
     bins: TableBins
@@ -66,11 +72,13 @@ class MarginalCalibrator:
     factors: list | None = None
     maps: dict = field(default_factory=dict)
     max_weight: float = 20.0
+    correlation: RankCorrelation | None = None
 
     @classmethod
-    def from_measurements(cls, bins: TableBins, domain: TableDomain,
-                          pairs: list[Measurement]) -> "MarginalCalibrator":
-        """Consistent targets from the domain's one-way histograms and measured ``pairs``."""
+    def from_measurements(cls, bins: TableBins, domain: TableDomain, pairs: list[Measurement],
+                          correlation: RankCorrelation | None = None) -> "MarginalCalibrator":
+        """Consistent targets from the domain's one-way histograms and measured ``pairs``
+        (and the released rank ``correlation`` of the numeric columns, if any)."""
         sizes = bins.sizes
         one_way = [Measurement((j,), counts, max(sigma, 1.0), cells)
                    for j, (cells, counts, sigma) in enumerate(bins.one_way(domain))]
@@ -88,7 +96,7 @@ class MarginalCalibrator:
                     p[tuple(index)] = 0.0
             p = p.ravel()
             targets.append(p / p.sum() if p.sum() > 0 else np.full(p.size, 1.0 / p.size))
-        return cls(bins, margins, targets)
+        return cls(bins, margins, targets, correlation=correlation)
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, draw: pd.DataFrame, rng: np.random.Generator) -> "MarginalCalibrator":
@@ -106,7 +114,8 @@ class MarginalCalibrator:
         return self
 
     def map_values(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-        """``frame`` with each numeric column moved onto its released histogram (a copy)."""
+        """``frame`` with each numeric column moved onto its released histogram and, when a
+        rank correlation was released, the numeric columns re-ordered towards it (a copy)."""
         out = frame.copy()
         for name, qmap in self.maps.items():
             s = out[name]
@@ -120,6 +129,8 @@ class MarginalCalibrator:
                 else s.array.copy()
             column[mask] = mapped
             out[name] = pd.Series(column, index=s.index, dtype=s.dtype)
+        if self.correlation is not None:
+            out = recolour(out, self.correlation, rng)
         return out
 
     def _keys(self, frame: pd.DataFrame) -> np.ndarray:

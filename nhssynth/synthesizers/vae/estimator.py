@@ -19,6 +19,8 @@ from sklearn.utils.validation import check_is_fitted
 from ..._rng import spawn, spawn_seed
 from ...base import OutputSpan, check_n_samples
 from ...calibration.calibrator import MarginalCalibrator
+from ...calibration.copula import (CorrelationPlan, recolour, release_rank_correlation,
+                                  spatial_sign_sum)
 from ...calibration.selection import (MarginalCounts, PairPlan, candidate_pairs,
                                      choose_and_measure_pairs)
 from ...encoders.binning import TableBins
@@ -50,6 +52,7 @@ _DP_GMM_COMPONENTS = 5  # mixture modes per numeric column under DP (a narrower 
 _PAIR_BINS = 8  # codes per numeric column in the measured two-way marginals
 _BIAS_ROWS = 20_000  # rows drawn to fit the decoder's logit offsets (and their targets)
 _MAX_PAIRS = 16  # two-way marginals measured, at most (a spanning forest of the columns)
+_CORRELATION_SHARE = 0.25  # of pair_fraction: the numeric columns' rank correlation (>= 2 of them)
 _POOL = (50_000, 200_000)  # rows of the draw the calibrator is fitted on (10 per training row)
 _CHUNK_CELLS = 20_000_000  # candidate rows x encoded features decoded at once when sampling
 
@@ -122,7 +125,10 @@ class DPVAESynthesizer(BaseSynthesizer):
         (:func:`~nhssynth.encoders.domain.auto_domain_fraction`); the value used is
         ``domain_fraction_``.
     pair_fraction : float, default=0.2
-        Share of the budget (zCDP) for choosing and measuring two-way marginals (0: none).
+        Share of the budget (zCDP) for the calibration's measurements (0: none): with two or
+        more numeric columns, a quarter of it releases their rank correlation (all pairs at
+        once, :mod:`~nhssynth.calibration.copula`) and the rest chooses and measures two-way
+        marginals; otherwise all of it goes to the two-way marginals.
     max_pairs : int or None, default=None
         Two-way marginals measured; ``None`` uses ``min(n_columns - 1, 16)``.
     calibrate : bool, default=True
@@ -308,14 +314,14 @@ class DPVAESynthesizer(BaseSynthesizer):
             frame, Z = self._encode_table(source, learnt, budget) if source is not None else \
                 self._encode(X, output_spans, preprocessing_privacy, budget)
             self.batch_size_ = self._resolve_batch_size(n)
-            pairs = self._plan_pairs(budget)
+            plans = self._plan_calibration(budget)
             dp = self._plan_training(n, budget)
             self.network_, self.history_ = self._train(Z, dp, rng)
             if isinstance(Z, EncodedRows):
                 Z.close()
             Z = None
             self.decode_bias_ = None  # set with the calibrator
-            self.calibrator_ = self._fit_calibrator(frame, pairs, noise, rng["draws"]) \
+            self.calibrator_ = self._fit_calibrator(frame, plans, noise, rng["draws"]) \
                 if self.calibrate else None
         except BaseException:
             self.__dict__.pop("network_", None)
@@ -423,23 +429,52 @@ class DPVAESynthesizer(BaseSynthesizer):
                           "privacy; the reported epsilon does not cover them.",
                           NonPrivateOperationWarning, stacklevel=3)
 
-    def _plan_pairs(self, budget) -> PairPlan | None:
-        """The two-way step's budget, charged now (so DP-SGD is planned on what is left) and
-        spent after training, where the trained network is furthest from the data."""
+    def _plan_calibration(self, budget) -> tuple[PairPlan, CorrelationPlan | None] | None:
+        """The calibration's measurements, charged now (so DP-SGD is planned on what is left)
+        and made after training: the numeric columns' rank correlation, and two-way marginals
+        where the trained network is furthest from the data."""
         if not self.calibrate or self.encoder_ is None:
             return None
         d = len({s.column for s in self.output_spans_})  # modelled columns
         n_pairs = min(d - 1, _MAX_PAIRS) if self.max_pairs is None else min(self.max_pairs, d - 1)
         if n_pairs < 1 or self.pair_fraction == 0:
-            return PairPlan(0, None, None)
+            return PairPlan(0, None, None), None
+        numeric = self._correlated_columns()
         if budget is None:
-            return PairPlan(n_pairs, None, None)
-        plan = PairPlan.from_rho(self._rho(budget, self.pair_fraction), n_pairs)
+            return PairPlan(n_pairs, None, None), \
+                CorrelationPlan(numeric, None) if len(numeric) >= 2 else None
+        rho = self._rho(budget, self.pair_fraction)
+        correlation = None
+        if len(numeric) >= 2:
+            correlation = CorrelationPlan.from_rho(_CORRELATION_SHARE * rho, numeric)
+            rho *= 1.0 - _CORRELATION_SHARE
+            budget.record("calibration: rank correlations", f"Gaussian mechanism on the sum over "
+                          f"rows of the outer products of the unit-length normal scores of "
+                          f"{len(numeric)} numeric columns (L2 sensitivity 1)",
+                          history=correlation.history, n_columns=len(numeric),
+                          noise_std=correlation.sigma)
+        plan = PairPlan.from_rho(rho, n_pairs)
         budget.record("calibration: two-way marginals", f"exponential mechanism choosing {n_pairs} "
                       "column pairs where the trained network is furthest from the data (each "
                       "counted as the Gaussian of the same zCDP), and Gaussian noisy counts of "
                       "them", history=plan.history, n_pairs=n_pairs, noise_std=plan.sigma)
-        return plan
+        return plan, correlation
+
+    def _correlated_columns(self) -> list[str]:
+        """Modelled numeric columns whose rank correlation the calibration can release: those
+        with a released (or declared) range, not withheld."""
+        domain = getattr(self.encoder_, "domain_", None)
+        modelled = {s.column for s in self.output_spans_}
+        names = []
+        for col in self.encoder_.metadata_:
+            if col.kind not in ("continuous", "integer") or col.name not in modelled:
+                continue
+            if domain is not None:
+                c = domain[col.name]
+                if c.withheld or c.edges is None:
+                    continue
+            names.append(col.name)
+        return names
 
     def _plan_training(self, n: int, budget: PrivacyBudget | None) -> DPSettings | None:
         if budget is None:
@@ -508,12 +543,14 @@ class DPVAESynthesizer(BaseSynthesizer):
         network.eval()
         return network, history
 
-    def _fit_calibrator(self, frame: pd.DataFrame | None, plan: PairPlan | None, noise,
+    def _fit_calibrator(self, frame: pd.DataFrame | None, plans, noise,
                         rng: np.random.Generator) -> MarginalCalibrator | None:
-        """Pairs measured where a draw of the trained network is furthest from the rows, then
-        the calibrator fitted on a large draw (see :mod:`nhssynth.calibration.calibrator`)."""
-        if frame is None or plan is None:
+        """The numeric columns' rank correlation released, pairs measured where a draw of the
+        trained network (re-ordered to that correlation) is furthest from the rows, then the
+        calibrator fitted on a large draw (see :mod:`nhssynth.calibration.calibrator`)."""
+        if frame is None or plans is None:
             return None
+        plan, correlation_plan = plans
         encoder = self.encoder_
         domain = encoder.domain_ if encoder.domain_ is not None else \
             release_domain(frame, encoder.metadata_, rho=None)
@@ -522,12 +559,29 @@ class DPVAESynthesizer(BaseSynthesizer):
         pool = encoder.inverse_transform(decode_prior(
             self.network_, self.output_spans_, int(np.clip(10 * len(frame), *_POOL)), rng,
             self.device, bias=self.decode_bias_))
+        correlation = self._release_correlation(frame, bins, correlation_plan, noise)
+        if correlation is not None:  # pairs are then chosen where the re-ordered draw is off
+            pool = recolour(pool, correlation, rng)
         # the real pairs' counts: from the codes in memory, or every candidate pair counted
         # in one pass over a table on disk (the same numbers)
         real = MarginalCounts.streamed(frame, bins, candidate_pairs(bins.sizes)) \
             if isinstance(frame, TableSource) else bins.encode(frame)
         pairs = choose_and_measure_pairs(real, bins.encode(pool), bins.sizes, plan, noise)
-        return MarginalCalibrator.from_measurements(bins, domain, pairs).fit(pool, rng)
+        return MarginalCalibrator.from_measurements(bins, domain, pairs, correlation).fit(pool, rng)
+
+    @staticmethod
+    def _release_correlation(frame, bins: TableBins, plan: CorrelationPlan | None, noise):
+        """The rank correlation of ``plan``'s columns: one pass over the rows (a table on disk
+        a batch at a time), noised as planned (:mod:`~nhssynth.calibration.copula`)."""
+        if plan is None:
+            return None
+        columns = [b for b in bins.columns if b.name in plan.columns and b.fine_edges is not None]
+        if len(columns) < 2:
+            return None  # charged, not spent: a column's range was not released after all
+        names = [b.name for b in columns]
+        frames = frame.iter_frames(names) if isinstance(frame, TableSource) else [frame[names]]
+        K = spatial_sign_sum(frames, columns)
+        return release_rank_correlation(K, CorrelationPlan(tuple(names), plan.sigma), noise)
 
     def _fit_decode_bias(self, bins: TableBins, domain, rng: np.random.Generator) -> np.ndarray:
         """Logit offsets matching the decoder's categories, mixture modes and missing shares to
