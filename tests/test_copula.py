@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy.stats import spearmanr
 
-from nhssynth import DPVAESynthesizer
+from nhssynth import DPVAESynthesizer, Metadata
 from nhssynth.calibration.copula import (CorrelationPlan, RankCorrelation, normal_scores,
                                          recolour, release_rank_correlation, spatial_sign_sum)
 from nhssynth.privacy.accounting import zcdp_rho_for
@@ -172,3 +172,24 @@ def test_dpvae_without_pair_budget_or_numeric_pairs_releases_no_correlation(link
     model = _fit(one_numeric)
     assert "calibration: rank correlations" not in [s.stage for s in model.privacy_report().spends]
     assert model.calibrator_.correlation is None
+
+
+def test_dpvae_on_too_few_rows_for_the_noise_gives_the_pairs_the_whole_share(linked):
+    """150 rows over 3 numeric columns at eps=1: 50 rows a column's diagonal against noise ~18
+    (5 sigma needed): the correlation is not bought, the two-way step gets the whole share."""
+    small = linked.iloc[:150]
+    md = Metadata.from_dataframe(small)
+    for name, (lo, hi) in {"cost": (0.0, 1e6), "stay": (0, 100), "age": (0, 120)}.items():
+        md = md.update(name, min=lo, max=hi, domain="declared")
+    md = md.update("ward", categories=["high", "low"], domain="declared")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DPVAESynthesizer(epsilon=1.0, max_epochs=5, batch_size=30, hidden_dims=(32,),
+                                 metadata=md, random_state=0).fit(small)
+    stages = [s.stage for s in model.privacy_report().spends]
+    assert "calibration: rank correlations" not in stages
+    assert "calibration: two-way marginals" in stages
+    assert model.calibrator_.correlation is None
+    plan = CorrelationPlan.from_rho(1e-3, ("a", "b", "c"))
+    assert not plan.informative(200) and plan.informative(4_000)
+    assert CorrelationPlan(("a", "b"), None).informative(3)  # not private: always

@@ -57,6 +57,11 @@ class CorrelationPlan:
         """The noise of a ``rho``-zCDP Gaussian mechanism of L2 sensitivity 1."""
         return cls(tuple(columns), math.sqrt(1.0 / (2.0 * rho)))
 
+    def informative(self, n_rows: int) -> bool:
+        """Whether ``n_rows`` rows can rise above the noise: each column's diagonal entry sums
+        about ``n_rows / k``, and :func:`release_rank_correlation` drops a column below 5 sigma."""
+        return self.sigma is None or n_rows / max(len(self.columns), 1) > _MIN_DIAGONAL_SNR * self.sigma
+
     @property
     def history(self) -> tuple:
         """Accountant entry: one Gaussian mechanism, noise multiplier ``sigma`` (sensitivity 1)."""

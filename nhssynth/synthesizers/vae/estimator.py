@@ -69,10 +69,12 @@ class DPVAESynthesizer(BaseSynthesizer):
     ``fit`` releases each column's domain and one-way histogram under DP
     (:class:`~nhssynth.TableEncoder` with a budget), trains a VAE on the encoded table with
     DP-SGD (Poisson subsampling, per-sample clipping, Gaussian noise), then calibrates it
-    (:class:`~nhssynth.calibration.calibrator.MarginalCalibrator`): the two-way marginals on
-    which a draw of the trained network is furthest from the data are chosen by the
-    exponential mechanism and measured with Gaussian noise, and later draws are
-    quantile-mapped and raked to the one- and two-way releases.  ``sample`` decodes latent
+    (:class:`~nhssynth.calibration.calibrator.MarginalCalibrator`): the numeric columns' rank
+    correlation is released in one Gaussian mechanism (:mod:`~nhssynth.calibration.copula`),
+    the two-way marginals on which a draw of the trained network (re-ordered to that
+    correlation) is furthest from the data are chosen by the exponential mechanism and
+    measured with Gaussian noise, and later draws are quantile-mapped, re-ordered and raked to
+    the releases.  ``sample`` decodes latent
     draws from the prior; nothing derived from individual rows is used at sampling time.
 
     A marginal-based generator (:class:`~nhssynth.AIMSynthesizer`) keeps more of the table at
@@ -314,7 +316,7 @@ class DPVAESynthesizer(BaseSynthesizer):
             frame, Z = self._encode_table(source, learnt, budget) if source is not None else \
                 self._encode(X, output_spans, preprocessing_privacy, budget)
             self.batch_size_ = self._resolve_batch_size(n)
-            plans = self._plan_calibration(budget)
+            plans = self._plan_calibration(budget, n)
             dp = self._plan_training(n, budget)
             self.network_, self.history_ = self._train(Z, dp, rng)
             if isinstance(Z, EncodedRows):
@@ -429,10 +431,10 @@ class DPVAESynthesizer(BaseSynthesizer):
                           "privacy; the reported epsilon does not cover them.",
                           NonPrivateOperationWarning, stacklevel=3)
 
-    def _plan_calibration(self, budget) -> tuple[PairPlan, CorrelationPlan | None] | None:
+    def _plan_calibration(self, budget, n: int) -> tuple[PairPlan, CorrelationPlan | None] | None:
         """The calibration's measurements, charged now (so DP-SGD is planned on what is left)
-        and made after training: the numeric columns' rank correlation, and two-way marginals
-        where the trained network is furthest from the data."""
+        and made after training: the numeric columns' rank correlation (when ``n`` rows can
+        carry it), and two-way marginals where the trained network is furthest from the data."""
         if not self.calibrate or self.encoder_ is None:
             return None
         d = len({s.column for s in self.output_spans_})  # modelled columns
@@ -444,9 +446,11 @@ class DPVAESynthesizer(BaseSynthesizer):
             return PairPlan(n_pairs, None, None), \
                 CorrelationPlan(numeric, None) if len(numeric) >= 2 else None
         rho = self._rho(budget, self.pair_fraction)
-        correlation = None
-        if len(numeric) >= 2:
-            correlation = CorrelationPlan.from_rho(_CORRELATION_SHARE * rho, numeric)
+        correlation = CorrelationPlan.from_rho(_CORRELATION_SHARE * rho, numeric) \
+            if len(numeric) >= 2 else None
+        if correlation is not None and not correlation.informative(n):
+            correlation = None  # too few rows a column for the noise: the pairs take it all
+        if correlation is not None:
             rho *= 1.0 - _CORRELATION_SHARE
             budget.record("calibration: rank correlations", f"Gaussian mechanism on the sum over "
                           f"rows of the outer products of the unit-length normal scores of "
