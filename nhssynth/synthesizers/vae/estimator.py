@@ -79,13 +79,14 @@ class DPVAESynthesizer(BaseSynthesizer):
 
     A marginal-based generator (:class:`~nhssynth.AIMSynthesizer`) keeps more of the table at
     every budget measured so far, and at epsilon 1 this model scores below independent columns
-    on three of the four benchmark tables (see ``docs/model_card.md``): use it for research on
+    overall on two of the four benchmark tables (see ``docs/model_card.md``): use it for research on
     deep generators, very large tables or a GPU.
 
     Parameters
     ----------
     epsilon : float or None, default=1.0
-        Total privacy budget: domain release, two-way marginals and DP-SGD.  ``None`` trains
+        Total privacy budget: domain release, the calibration's measurements (rank correlation,
+        two-way marginals) and DP-SGD.  ``None`` trains
         without differential privacy (exact statistics) and warns unless
         ``allow_non_private=True``.
     delta : float or None, default=None
