@@ -218,17 +218,21 @@ def recolour(frame: pd.DataFrame, target: RankCorrelation,
     if len(names) < 2 or n < len(names) + 2:
         return out
     S = np.zeros((n, len(names)))
-    present = []
+    ascending = []  # per column: the rows of its present values, by value (ties at random)
+    levels: dict[int, np.ndarray] = {}
     for j, name in enumerate(names):
         values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64,
                                                                       na_value=np.nan)
         idx = np.flatnonzero(np.isfinite(values))
-        present.append(idx)
-        if idx.size < 2:
+        # a random order first, then a stable sort: tied values get distinct, exchangeable ranks
+        idx = idx[rng.permutation(idx.size)]
+        order = idx[np.argsort(values[idx], kind="stable")]
+        ascending.append(order)
+        if order.size < 2:
             continue
-        # ranks with ties broken at random: tied values get distinct, exchangeable scores
-        order = idx[np.lexsort((rng.random(idx.size), values[idx]))]
-        S[order, j] = ndtri((np.arange(idx.size) + 0.5) / idx.size)
+        if order.size not in levels:
+            levels[order.size] = ndtri((np.arange(order.size) + 0.5) / order.size)
+        S[order, j] = levels[order.size]
     varies = S.std(axis=0) > 0
     if varies.sum() < 2:
         return out
@@ -237,11 +241,10 @@ def recolour(frame: pd.DataFrame, target: RankCorrelation,
     C = target.matrix[np.ix_([positions[j] for j in cols], [positions[j] for j in cols])]
     T = S[:, cols] @ (_matrix_power(E, -0.5) @ _matrix_power(C, 0.5))
     for t, j in enumerate(cols):
-        name, idx = names[j], present[j]
+        name, source = names[j], ascending[j]
+        dest = np.sort(source)  # the present rows ...
+        dest = dest[np.argsort(T[dest, t], kind="stable")]  # ... in the order of their new ranks
         series = frame[name]
-        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        source = idx[np.argsort(values[idx], kind="stable")]  # the values, ascending
-        dest = idx[np.argsort(T[idx, t], kind="stable")]  # where each rank goes
         column = series.array.copy()
         column[dest] = series.array[source]
         out[name] = pd.Series(column, index=series.index, name=name)
