@@ -208,8 +208,8 @@ def _fit_vae(X, **kw):
 
 @pytest.mark.parametrize("epsilon", [1.0, None])
 def test_dpvae_from_parquet_is_the_same_fit_as_the_dataframe(table, tmp_path, epsilon):
-    """Same seed: the same released domain, encoding, Poisson batches, network, two-way
-    marginals and samples as the in-memory fit, private or not; the encoded rows' temporary
+    """Same seed: the same released domain, encoding, Poisson batches, network, rank
+    correlation, two-way marginals and samples as the in-memory fit, private or not; the encoded rows' temporary
     file is gone after the fit."""
     path = tmp_path / "t.parquet"
     table.to_parquet(path, row_group_size=700)
@@ -221,6 +221,10 @@ def test_dpvae_from_parquet_is_the_same_fit_as_the_dataframe(table, tmp_path, ep
     assert (a.calibrator_ is None) == (b.calibrator_ is None)
     if a.calibrator_ is not None:
         assert a.calibrator_.pairs == b.calibrator_.pairs
+        # the numeric columns' rank correlation: summed a batch at a time, the same release
+        assert a.calibrator_.correlation.columns == b.calibrator_.correlation.columns
+        np.testing.assert_allclose(a.calibrator_.correlation.matrix,
+                                   b.calibrator_.correlation.matrix, rtol=0, atol=1e-9)
     pd.testing.assert_frame_equal(a.sample(300, random_state=3), b.sample(300, random_state=3))
     assert not any(isinstance(v, TableSource) for v in vars(b).values())
     assert not list(Path(tempfile.gettempdir()).glob("nhssynth-encoded-*"))
