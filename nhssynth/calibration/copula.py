@@ -159,8 +159,9 @@ def release_rank_correlation(K: np.ndarray, plan: CorrelationPlan,
     R[:, ~keep] = 0.0
     np.fill_diagonal(R, 1.0)
     # back to the sign covariance's own scale (each column's share of the unit length)
-    shares = np.where(keep, diag, np.median(diag[keep])) / np.sum(np.where(keep, diag, np.median(diag[keep])))
-    S = R * np.sqrt(np.outer(shares, shares))
+    share = np.where(keep, diag, np.median(diag[keep]))
+    share /= share.sum()
+    S = R * np.sqrt(np.outer(share, share))
     C = _shape_from_sign_covariance(S)
     C[~keep, :] = 0.0
     C[:, ~keep] = 0.0
