@@ -129,7 +129,8 @@ class DPVAESynthesizer(BaseSynthesizer):
         ``domain_fraction_``.
     pair_fraction : float, default=0.2
         Share of the budget (zCDP) for the calibration's measurements (0: none): with two or
-        more numeric columns, a quarter of it releases their rank correlation (all pairs at
+        more numeric columns (and ``n / k`` rows a column above 5 times its noise), a quarter
+        of it releases their rank correlation (all pairs at
         once, :mod:`~nhssynth.calibration.copula`) and the rest chooses and measures two-way
         marginals; otherwise all of it goes to the two-way marginals.
     max_pairs : int or None, default=None
