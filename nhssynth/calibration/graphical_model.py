@@ -331,6 +331,28 @@ class GraphicalModel:
                 codes[:, a] = values
         return codes
 
+    def resample(self, codes: np.ndarray, a: int, rows: np.ndarray, allowed: np.ndarray,
+                 rng: np.random.Generator) -> None:
+        """Redraw column ``a`` of ``codes[rows]`` (in place) from its conditional given each
+        row's other columns, restricted to the codes ``allowed`` (a boolean mask over ``a``'s
+        codes): ``P(a | rest)`` is proportional to the product of the potentials of the
+        cliques holding ``a``, so the rest of each row keeps the model's joint."""
+        rows = np.asarray(rows, dtype=np.int64)
+        keep = np.flatnonzero(allowed)
+        if not rows.size or not keep.size:
+            return
+        logits = np.zeros((rows.size, keep.size))
+        for c, clique in enumerate(self.tree.cliques):
+            if a not in clique:
+                continue
+            table = np.moveaxis(self.potentials[c], clique.index(a), -1)[..., keep]
+            logits += table[tuple(codes[rows, b] for b in clique if b != a)]
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        cdf = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+        cdf[:, -1] = 1.0
+        pick = _inverse_cdf(cdf, np.arange(rows.size), rng.random(rows.size))
+        codes[rows, a] = keep[pick]
+
 
 def _inverse_cdf(cdf: np.ndarray, row: np.ndarray, u: np.ndarray) -> np.ndarray:
     """For each draw ``i``, the first column of ``cdf[row[i]]`` above ``u[i]`` (inverse-CDF

@@ -68,6 +68,7 @@ _CATEGORY_SHARE = 0.02
 _RELEASE_CONFIDENCE = 3.1  # standard deviations: P(a target category is missed) ~ 1e-3
 _BOUNDS_SHARE = 0.25  # of the domain budget (after categories), at most, for the bounds
 _MAX_CATEGORY_SHARE = 0.6  # of the domain budget, at most, for the categorical thresholds
+_CATEGORY_FLOOR = 0.5  # of an even share per release, at least, for the categorical thresholds
 _SMALL_RATIO = 16.0  # rows per noise standard deviation of the range search below which ...
 _SMALL_BOUNDS_SHARE = 0.65  # ... the range search gets this share of what is left
 _N_BINS = 64
@@ -252,7 +253,14 @@ def _plan(metadata: Metadata, n: int, rho: float, delta_threshold: float,
     # with _RELEASE_CONFIDENCE standard deviations to spare
     target = max(_CATEGORY_SHARE * n, CATEGORY_TARGET_ROWS)
     sigma_need = (target - 1.0) / (z_threshold + _RELEASE_CONFIDENCE) if cats else math.inf
-    rho_cats = min(len(cats) / (2 * sigma_need ** 2), max_category_share * rho) if cats else 0.0
+    # ... and at least half an even share of the releases: with budget to spare (eps=10) the
+    # thresholds fall with it, where the target alone kept them at ~200 rows while the
+    # histograms' noise fell to 3 (covid_testing's clinics under 200 rows, 11 % of the rows,
+    # were lost and their rows drawn as the common clinics, drive_thru_ind 60 % for 51 %)
+    n_releases = len(cats) + len(known) + 2 * len(hist)
+    rho_floor = _CATEGORY_FLOOR * rho * len(cats) / max(n_releases, 1)
+    rho_cats = min(max(len(cats) / (2 * sigma_need ** 2), rho_floor), max_category_share * rho) \
+        if cats else 0.0
     sigma_c = math.sqrt(len(cats) / (2 * rho_cats)) if cats else math.inf
     rest = rho - rho_cats
     # bounds need an octave holding ~5% of the rows to clear the noise: sigma about n / 60,

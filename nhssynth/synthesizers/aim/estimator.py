@@ -56,7 +56,6 @@ __all__ = ["AIMSynthesizer"]
 _AUTO_DOMAIN_CAP = 0.6  # domain_fraction="auto": at most this share for the domain release
 _SELECT_SHARE = 0.1  # of each round's budget, for choosing the marginal (AIM's alpha = 0.9)
 _NOISE_SCORE = math.sqrt(2.0 / math.pi)  # E|N(0, 1)|: expected L1 error per cell, per sigma
-_IMPOSSIBLE = -1e4  # a log-potential whose probability is 0 in float64 (no -inf arithmetic)
 
 
 class AIMSynthesizer(BaseSynthesizer):
@@ -206,7 +205,7 @@ class AIMSynthesizer(BaseSynthesizer):
         model = rounds.run()
         self.bins_ = bins
         publish_fit(self, {b.name: b.labels for b in bins.columns if b.labels is not None})
-        self.model_ = _without_other(model, bins).state()
+        self.model_ = model.state()
         self.together_ = _moving_together(self.model_.model(), bins,
                                           [m.clique for m in rounds.measurements])
         self.measured_ = [tuple(bins.names[a] for a in m.clique) for m in rounds.measurements
@@ -303,7 +302,7 @@ class AIMSynthesizer(BaseSynthesizer):
                 raise SamplingError(f"no row of the fitted model meets the conditions "
                                     f"({narrow.describe()}): the released marginals give them "
                                     "probability 0. Relax the conditions.")
-        codes = model.sample(n, rng["codes"])
+        codes = _resolve_other(model, model.sample(n, rng["codes"]), self.bins_, rng["codes"])
         return self.bins_.decode(codes, rng["values"], getattr(self, "together_", None))
 
     def _draw_given(self, rows: pd.DataFrame, random_state: Any) -> pd.DataFrame:
@@ -318,8 +317,9 @@ class AIMSynthesizer(BaseSynthesizer):
         groups = [(index[c.joint_name], c) for c in joint_constraints(self.constraints_)
                   if c.joint_name in index and set(c.columns) & set(rows.columns)]
         if not given and not groups:
-            return self.bins_.decode(model.sample(len(rows), rng["codes"]), rng["values"],
-                                     getattr(self, "together_", None))
+            codes = _resolve_other(model, model.sample(len(rows), rng["codes"]), self.bins_,
+                                   rng["codes"])
+            return self.bins_.decode(codes, rng["values"], getattr(self, "together_", None))
         keys = [self.bins_.columns[j].encode(rows[self.bins_.columns[j].name]) for j in given]
         for _, c in groups:
             members = [m for m in c.columns if m in rows.columns]
@@ -343,7 +343,8 @@ class AIMSynthesizer(BaseSynthesizer):
             conditioned = model.condition(evidence)
             if conditioned is None:
                 raise SamplingError(self._impossible(model, given, key[at, :len(given)], row))
-            codes[idx] = conditioned.sample(idx.size, rng["codes"])
+            codes[idx] = _resolve_other(conditioned, conditioned.sample(idx.size, rng["codes"]),
+                                        self.bins_, rng["codes"], skip=given)
         return self.bins_.decode(codes, rng["values"], getattr(self, "together_", None))
 
     def _impossible(self, model, given, combo, row) -> str:
@@ -578,16 +579,22 @@ def _bins_meeting(edges: np.ndarray, cond) -> np.ndarray:
     return hit
 
 
-def _without_other(model: GraphicalModel, bins: TableBins) -> GraphicalModel:
-    """The model conditioned on no column taking its "other" code (a category that was not
-    released cannot be generated)."""
-    potentials = [p.copy() for p in model.potentials]
+def _resolve_other(model: GraphicalModel, codes: np.ndarray, bins: TableBins,
+                   rng: np.random.Generator, skip=()) -> np.ndarray:
+    """``codes`` with every "other" code (a category too rare to be released) redrawn from
+    the column's conditional given the rest of its row, over the released values.
+
+    The model keeps the rows of unreleased categories as one "other" cell, so the rest of
+    each row follows the real joint; only the value that cannot be generated is replaced.
+    Conditioning the whole model on "not other" instead shifted every column related to the
+    unreleased mass: covid_testing at eps=10 with 148 of 831 first names released (60 % of the
+    rows under "other") came out 95 % female (real 50 %), because the released names are
+    mostly the common female ones.  Columns in ``skip`` (known values) are left as they are."""
     for j, b in enumerate(bins.columns):
-        if b.other_code is None:
+        if b.other_code is None or j in skip:
             continue
-        home = next(i for i, c in enumerate(model.tree.cliques) if j in c)
-        axis = model.tree.cliques[home].index(j)
-        index = [slice(None)] * potentials[home].ndim
-        index[axis] = b.other_code
-        potentials[home][tuple(index)] = _IMPOSSIBLE
-    return GraphicalModel(model.tree, potentials, model.total, model.measured)
+        rows = np.flatnonzero(codes[:, j] == b.other_code)
+        allowed = np.zeros(b.size, dtype=bool)
+        allowed[:b.n_values] = True
+        model.resample(codes, j, rows, allowed, rng)
+    return codes
