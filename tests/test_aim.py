@@ -118,6 +118,28 @@ def test_declared_metadata_is_used_and_costs_nothing_for_categories():
     assert model.bins_.columns[0].other is False  # declared: every value has a code
 
 
+def test_rows_of_unreleased_categories_keep_the_rest_of_their_row():
+    """Ten common names, all female, hold 45 % of the rows; the men's names are rare, none
+    released.  Their rows go to the "other" code, which the model keeps: gender stays half and
+    half (conditioning the model on "not other" made the sample ~100 % female), and only the
+    name of those rows is drawn from the released ones."""
+    rng = np.random.default_rng(11)
+    common = np.repeat([f"f{i}" for i in range(10)], 900)
+    rare_f = np.array([f"rf{i}" for i in range(500)]).repeat(2)
+    rare_m = np.array([f"rm{i}" for i in range(5_000)]).repeat(2)
+    df = pd.DataFrame({"name": np.concatenate([common, rare_f, rare_m]),
+                       "gender": ["F"] * 10_000 + ["M"] * 10_000,
+                       "age": rng.integers(20, 80, 20_000)}).sample(frac=1.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AIMSynthesizer(epsilon=3.0, random_state=0).fit(df)
+    labels = model.bins_.columns[model.bins_.names.index("name")].labels
+    assert set(labels) == {f"f{i}" for i in range(10)}  # only the common names are released
+    out = model.sample(20_000, random_state=1)
+    assert 0.45 < (out["gender"] == "M").mean() < 0.55
+    assert out["name"].isin(labels).all()
+
+
 @pytest.mark.parametrize("params", [dict(degree=4), dict(n_bins=1), dict(epsilon=-1.0),
                                     dict(domain_fraction=1.5), dict(rounds=0)])
 def test_bad_parameters_are_named(params):

@@ -44,6 +44,24 @@ def test_every_category_the_target_asks_for_is_released_at_epsilon_1(seed):
     assert dom["sex"].categories == ["F", "M"]  # 3% F (300 rows) is kept, in public order
 
 
+def test_category_thresholds_fall_with_a_larger_budget():
+    """At eps=10 the categorical stage gets at least half an even share of the releases: a
+    category of 80 rows in 10,000 (under the 2 % target) is released, where the target's
+    threshold alone (~200 rows at any budget) dropped it; a value of one row still is not."""
+    df = _table(10_000, np.random.default_rng(4))
+    df.loc[:79, "diagnosis"] = "UNCOMMON"
+    df.loc[80, "diagnosis"] = "RARE-ONE"
+    md = Metadata.from_dataframe(df)
+    rho10 = 0.3 * zcdp_rho_for(10.0, 1e-5)
+    for seed in range(3):
+        high = release_domain(df, md, rho=rho10, delta_threshold=1e-6, rng=np.random.default_rng(seed))
+        assert "UNCOMMON" in high["diagnosis"].categories
+        assert "RARE-ONE" not in high["diagnosis"].categories
+    low = release_domain(df, md, rho=RHO_EPS1, delta_threshold=1e-6, rng=np.random.default_rng(0))
+    assert "UNCOMMON" not in low["diagnosis"].categories
+    assert high["diagnosis"].sigma < 0.25 * low["diagnosis"].sigma
+
+
 def test_a_value_held_by_one_row_is_not_released():
     rng = np.random.default_rng(0)
     df = _table(5_000, rng)

@@ -22,8 +22,8 @@ def _chain_table(n: int, rng) -> np.ndarray:
     return np.stack([a, b, c, d], axis=1)
 
 
-def _marginal(codes: np.ndarray, cols) -> np.ndarray:
-    shape = [SIZES[c] for c in cols]
+def _marginal(codes: np.ndarray, cols, sizes=SIZES) -> np.ndarray:
+    shape = [sizes[c] for c in cols]
     flat = np.ravel_multi_index(tuple(codes[:, c] for c in cols), shape)
     return np.bincount(flat, minlength=math.prod(shape)).astype(float)
 
@@ -153,3 +153,73 @@ def test_disjoint_set_says_whether_a_union_joins_two_sets():
     assert not forest.union("b", "a")  # already one set: an edge here would close a cycle
     assert forest.union("a", "d") and not forest.union("b", "c")
     assert len({forest.find(x) for x in "abcd"}) == 1
+
+
+def _tree_model(seed: int):
+    """A model over 7 columns whose junction tree has several cliques and branches."""
+    rng = np.random.default_rng(seed)
+    sizes = (3, 4, 2, 3, 2, 3, 4)
+    n = 4_000
+    codes = np.zeros((n, 7), dtype=np.int64)
+    codes[:, 0] = rng.integers(0, 3, n)
+    codes[:, 1] = (codes[:, 0] + rng.integers(0, 2, n)) % 4
+    codes[:, 2] = (codes[:, 1] > 1).astype(int) ^ (rng.random(n) < 0.2)
+    codes[:, 3] = (codes[:, 2] + codes[:, 0] + rng.integers(0, 2, n)) % 3
+    codes[:, 4] = (codes[:, 3] == 0).astype(int) ^ (rng.random(n) < 0.3)
+    codes[:, 5] = (codes[:, 1] + rng.integers(0, 2, n)) % 3
+    codes[:, 6] = (codes[:, 5] + rng.integers(0, 3, n)) % 4
+    cliques = [(0, 1), (1, 2), (0, 2, 3), (3, 4), (1, 5), (5, 6)]
+    ms = [Measurement((j,), _marginal(codes, (j,), sizes), 1.0) for j in range(7)]
+    ms += [Measurement(c, _marginal(codes, c, sizes), 1.0) for c in cliques]
+    return estimate(sizes, ms, n, iterations=50)
+
+
+def test_many_marginals_at_once_equal_one_at_a_time():
+    model = _tree_model(6)
+    assert len(model.tree.cliques) >= 4
+    wanted = list(itertools.combinations(range(7), 2)) + [(0, 4, 6)]
+    together = model.marginals(wanted)
+    for cols, values in zip(wanted, together):
+        assert values.shape == tuple(model.tree.sizes[a] for a in cols)
+        assert np.allclose(values, model.marginal(cols), rtol=1e-9, atol=1e-9), cols
+
+
+def test_resample_redraws_one_column_from_its_conditional_and_leaves_the_rest():
+    model = _tree_model(7)
+    sample = model.sample(60_000, np.random.default_rng(8))
+    before = sample.copy()
+    # a Gibbs step on column 1 over all its codes keeps the model's joint
+    model.resample(sample, 1, np.arange(len(sample)), np.ones(4, dtype=bool),
+                   np.random.default_rng(9))
+    assert np.array_equal(np.delete(sample, 1, axis=1), np.delete(before, 1, axis=1))
+    assert (sample[:, 1] != before[:, 1]).mean() > 0.05
+    for cols in [(0, 1), (1, 2), (1, 5), (1, 6)]:
+        p_model = model.marginal(cols).ravel() / model.total
+        p_sample = _marginal(sample, cols, model.tree.sizes) / len(sample)
+        assert np.abs(p_model - p_sample).sum() < 0.03, cols
+    # a code ruled out is redrawn as the others given the row: P(1 | 0, 2, 5) without code 3
+    rows = np.flatnonzero(sample[:, 1] == 3)
+    allowed = np.array([True, True, True, False])
+    model.resample(sample, 1, rows, allowed, np.random.default_rng(10))
+    assert not (sample[:, 1] == 3).any()
+    assert np.array_equal(np.delete(sample, 1, axis=1), np.delete(before, 1, axis=1))
+    # expected: each redrawn row's P(1 | its other six columns) over codes 0-2, summed
+    joint = model.marginal(tuple(range(7)))
+    others = np.delete(sample[rows], 1, axis=1)
+    cond = np.moveaxis(joint, 1, -1)[tuple(others.T)][:, :3]
+    cond = cond / cond.sum(axis=1, keepdims=True)
+    drawn = sample[rows, 1]
+    assert len(rows) > 2_000
+    # per group of the columns next to column 1 in the model (0, 2, 5), where the conditional
+    # differs most
+    key = others[:, 0] * 100 + others[:, 1] * 10 + others[:, 4]
+    checked = 0
+    for k in np.unique(key):
+        at = key == k
+        if at.sum() < 100:
+            continue
+        expected = cond[at].sum(axis=0)
+        observed = np.bincount(drawn[at], minlength=4)[:3]
+        assert np.all(np.abs(observed - expected) < 4 * np.sqrt(expected) + 2), (k, observed, expected)
+        checked += 1
+    assert checked >= 3

@@ -132,6 +132,14 @@ def test_zoom_range_rules():
     wide[10:40] = 500.0  # a core of 30 bins is resolved already: no zoom
     assert zoom_range(edges, wide, 100.0, (1024, 2048), integer=True) is None
     assert zoom_range(edges, np.zeros(64), 100.0, (1024, 2048), integer=True) is None
+    # a spike inside a wide core (a thin tail's bins clear tau at a larger budget): zoomed on
+    # the bin holding >= 80 % of the cleared mass, the tail left to spread_beyond
+    spike = wide.copy()
+    spike[37] = 100_000.0
+    assert zoom_range(edges, spike, 100.0, (1024, 2048), integer=True) == (1584.0, 1664.0)
+    half = wide.copy()
+    half[37] = 10_000.0  # 40 % of the cleared mass: the core is resolved, no zoom
+    assert zoom_range(edges, half, 100.0, (1024, 2048), integer=True) is None
 
 
 def test_histogram_edges_follow_the_values_grid():

@@ -245,6 +245,54 @@ class GraphicalModel:
             return self.total * self._factor(home).project(attrs).values
         return self.total * self._eliminate(attrs).values
 
+    def marginals(self, cliques: Sequence[Clique]) -> list[np.ndarray]:
+        """Counts of many marginals at once, each as :meth:`marginal` gives it.
+
+        A marginal inside a junction-tree clique is projected from it.  The pairs that span
+        cliques are grouped by their first column ``a``: one sweep of the tree from ``a``'s
+        clique carries ``P(a, C)`` to every clique ``C`` (each clique's conditional given its
+        separator absorbed once), and every pair ``(a, b)`` is projected from the first clique
+        holding ``b``.  Scoring ~1,100 candidate pairs of SUPPORT2 against a grown model took
+        one variable elimination each; a sweep per column shares that work."""
+        out: list = [None] * len(cliques)
+        pending: dict[int, list[tuple[int, int]]] = {}
+        for i, c in enumerate(cliques):
+            c = tuple(sorted(c))
+            home = self.tree.home(c)
+            if home is not None:
+                out[i] = self.total * self._factor(home).project(c).values
+            elif len(c) == 2:
+                pending.setdefault(c[0], []).append((i, c[1]))
+            else:
+                out[i] = self.total * self._eliminate(c).values
+        conditionals: dict[tuple[int, Clique], Factor] = {}
+        t = self.tree
+        for a, wanted in pending.items():
+            todo: dict[int, list[int]] = {}
+            for i, b in wanted:
+                todo.setdefault(b, []).append(i)
+            start = t.home((a,))
+            joint = {start: self._factor(start)}  # clique -> P(a, clique), while needed
+            seen = {start}
+            for k in _bfs(start, t.neighbours):
+                if k != start:
+                    j = next(n for n in t.neighbours[k] if n in seen)
+                    seen.add(k)
+                    sep = tuple(sorted(set(t.cliques[k]) & set(t.cliques[j])))
+                    cond = conditionals.get((k, sep))
+                    if cond is None:
+                        cond = conditionals[(k, sep)] = self._factor(k) / self._factor(k).project(sep)
+                    joint[k] = joint[j].project(tuple(sorted({a} | set(sep)))) * cond
+                    if all(n in seen for n in t.neighbours[j]):
+                        del joint[j]  # every child of j has its factor
+                for b in [b for b in todo if b in t.cliques[k]]:
+                    values = self.total * joint[k].project((a, b)).values
+                    for i in todo.pop(b):
+                        out[i] = values
+                if not todo:
+                    break
+        return out
+
     def _eliminate(self, attrs: Clique) -> Factor:
         """P(attrs) by absorbing, along the smallest subtree covering ``attrs``, each clique's
         conditional given its separator: P(C) / P(S)."""

@@ -447,9 +447,10 @@ class _Rounds:
         """The exponential mechanism over the candidates that keep the model small enough
         (Gumbel-max: the first feasible candidate in the order of noisy scores)."""
         measured = [m.clique for m in self.measurements]
-        scores = np.array([np.abs(self._real(c) - model.marginal(c).ravel()).sum()
+        fitted = model.marginals(self.candidates)
+        scores = np.array([np.abs(self._real(c) - m.ravel()).sum()
                            - _NOISE_SCORE * sigma * math.prod(self.sizes[a] for a in c)
-                           for c in self.candidates])
+                           for c, m in zip(self.candidates, fitted)])
         if math.isfinite(eps):
             # sensitivity 1: one row moves one cell of the data's marginal by one
             keys = eps * scores / 2.0 + self.rng.gumbel(size=scores.size)
