@@ -69,8 +69,10 @@ def zoom_range(edges: np.ndarray, noisy: np.ndarray, tau: float, bounds: tuple[f
     under a tenth of the cleared mass is taken for noise).  Zooming only pays when that core
     is a few bins (``max_core``) — the data sits inside one or two coarse bins, like years in a
     power-of-two range.  A wider core is already resolved, and its thin tails sit in bins that
-    do not clear ``tau``: a range cut to the core would pile them onto its edges.  The zoomed
-    range adds two bins of margin each side and must shrink the range by half.
+    do not clear ``tau``: a range cut to the core would pile them onto its edges -- unless one
+    bin holds ``_SPIKE_SHARE`` of the cleared mass (a spike: a larger budget lets a thin
+    tail's bins clear ``tau`` around it), which is zoomed on alone.  The zoomed range adds two
+    bins of margin each side and must shrink the range by half.
 
     Values on a grid of ``step`` (integers, a column's decimals) get less margin (one bin, or
     none) when that lets the ``n_bins`` bins of the zoom hold one grid value each
