@@ -243,6 +243,8 @@ class GraphicalModel:
         home = self.tree.home(attrs)
         if home is not None:
             return self.total * self._factor(home).project(attrs).values
+        if len(attrs) == 2:
+            return self.marginals([attrs])[0]
         return self.total * self._eliminate(attrs).values
 
     def marginals(self, cliques: Sequence[Clique]) -> list[np.ndarray]:
@@ -325,9 +327,10 @@ class GraphicalModel:
             cond = self._factor(i) / self._factor(i).project(sep)
             factor = factor * cond
             seen.add(i)
-            future = set()
+            future = set()  # the separators to cliques not absorbed yet, next to absorbed ones
             for k in keep - seen:
-                future |= set(t.cliques[k]) & set(t.cliques[path_parent[k]])
+                if path_parent[k] in seen:
+                    future |= set(t.cliques[k]) & set(t.cliques[path_parent[k]])
             factor = factor.project(tuple(sorted(want | future)))
         return factor.project(attrs)
 
