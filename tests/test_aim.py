@@ -138,6 +138,13 @@ def test_rows_of_unreleased_categories_keep_the_rest_of_their_row():
     out = model.sample(20_000, random_state=1)
     assert 0.45 < (out["gender"] == "M").mean() < 0.55
     assert out["name"].isin(labels).all()
+    # the conditional paths redraw the same way: a condition, and known values
+    men = model.sample(500, random_state=2, conditions={"gender": "M"})
+    assert (men["gender"] == "M").all() and men["name"].isin(labels).all()
+    filled = model.sample_remaining_columns(pd.DataFrame({"gender": ["M"] * 300 + ["F"] * 300}),
+                                            random_state=3)
+    assert list(filled["gender"]) == ["M"] * 300 + ["F"] * 300
+    assert filled["name"].isin(labels).all() and filled["age"].between(20, 79).all()
 
 
 @pytest.mark.parametrize("params", [dict(degree=4), dict(n_bins=1), dict(epsilon=-1.0),
